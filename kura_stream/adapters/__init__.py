@@ -1,0 +1,1 @@
+"""kura_stream/adapters."""

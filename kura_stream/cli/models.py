@@ -1,0 +1,7 @@
+"""Placeholder until the models commands land."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

@@ -1,0 +1,105 @@
+"""The replaceable parts of kura-stream, as Protocols: each has one shared contract test suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from kura_stream.records import ClusterPoint, ConversationPoint, Hit, Vector
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors."""
+
+    @property
+    def name(self) -> str:
+        """A stable identity of the model (goes into cache keys)."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Length of every vector it returns."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Embed texts.
+
+        Args:
+            texts: The texts, any number (including none).
+
+        Returns:
+            A float32 array of shape (len(texts), dim), each row of unit length.
+        """
+        ...
+
+
+@runtime_checkable
+class ClusterStore(Protocol):
+    """Holds conversations (vector + payload) and clusters (centroid + payload).
+
+    Writes are idempotent by key (chat_id, cluster_id): writing the same key twice keeps one
+    record, the latest. A write returns only once it is durable for that implementation.
+    """
+
+    @property
+    def dim(self) -> int:
+        """Vector length of both collections."""
+        ...
+
+    def upsert_conversations(self, points: Sequence[ConversationPoint]) -> None:
+        """Insert or replace conversations by chat_id."""
+        ...
+
+    def get_conversations(self, chat_ids: Sequence[str]) -> list[ConversationPoint]:
+        """The stored conversations among chat_ids (missing ids are left out), in input order."""
+        ...
+
+    def delete_conversations(self, chat_ids: Sequence[str]) -> None:
+        """Delete conversations by chat_id; unknown ids are ignored."""
+        ...
+
+    def count_conversations(self, cluster_id: str | None = None) -> int:
+        """Exact number of conversations, all of them or those in one cluster."""
+        ...
+
+    def iter_conversations(self, batch_size: int = 1000) -> Iterator[list[ConversationPoint]]:
+        """Every stored conversation with its vector, in batches."""
+        ...
+
+    def conversations_in_cluster(self, cluster_id: str, limit: int) -> list[ConversationPoint]:
+        """Up to limit conversations whose cluster_id is cluster_id."""
+        ...
+
+    def search_conversations(
+        self, vector: Vector, limit: int, cluster_id: str | None = None
+    ) -> list[Hit]:
+        """Nearest conversations by cosine similarity, best first, optionally in one cluster."""
+        ...
+
+    def upsert_clusters(self, points: Sequence[ClusterPoint]) -> None:
+        """Insert or replace clusters by cluster_id."""
+        ...
+
+    def get_clusters(self, cluster_ids: Sequence[str]) -> list[ClusterPoint]:
+        """The stored clusters among cluster_ids (missing ids left out), in input order."""
+        ...
+
+    def list_clusters(self) -> list[ClusterPoint]:
+        """Every stored cluster."""
+        ...
+
+    def delete_clusters(self, cluster_ids: Sequence[str]) -> None:
+        """Delete clusters by cluster_id; unknown ids are ignored."""
+        ...
+
+    def search_clusters(self, vector: Vector, limit: int) -> list[Hit]:
+        """Nearest clusters by cosine similarity of their centroids, best first."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release the store; further calls are errors."""
+        ...

@@ -1,0 +1,161 @@
+"""The one Settings object: every knob of kura-stream, read from KURA_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """Where the broker is and which topics kura-stream uses (env: KURA_KAFKA_<FIELD>)."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    """Comma-separated bootstrap servers."""
+    topic_conversations: str = "conversations"
+    """Conversations in, one JSON Conversation per message, key = chat_id."""
+    topic_dlq: str = "conversations.dlq"
+    """Dead letters: the original bytes, the reason and the stage that refused them."""
+    topic_assignments: str = "assignments"
+    """Assignments out: chat_id, cluster_id, similarity, new-cluster flag, time."""
+    topic_cluster_events: str = "cluster-events"
+    """Cluster lifecycle events (created, grown, renamed, merged, split, map updated)."""
+    topic_commands: str = "commands"
+    """Commands in: recompute, rename."""
+    partitions: int = Field(default=4, ge=1)
+    """Partitions for topics kura-stream creates."""
+    group_id: str = "kura-stream"
+    """Consumer group prefix; each consumer appends its stage name."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """Security protocol for the broker connection."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """SASL mechanism, when the security protocol uses SASL."""
+    sasl_username: str | None = None
+    """SASL user name."""
+    sasl_password: SecretStr | None = None
+    """SASL password (never logged)."""
+    max_message_bytes: int = Field(default=1_000_000, ge=1024)
+    """Messages larger than this go to the dead-letter topic as oversized."""
+
+
+class StoreSettings(_Section):
+    """Where clusters and conversations live (env: KURA_STORE_<FIELD>)."""
+
+    qdrant_url: str | None = None
+    """A Qdrant server URL; when unset, the embedded store at `path` is used."""
+    qdrant_api_key: SecretStr | None = None
+    """API key for the Qdrant server (never logged)."""
+    path: Path = REPO_ROOT / ".data" / "store"
+    """Folder of the embedded, durable store (Qdrant's engine in-process)."""
+    collection_prefix: str = "kura"
+    """Prefix of the two collections: <prefix>_conversations and <prefix>_clusters."""
+
+
+class EmbedderSettings(_Section):
+    """Which embedding model turns summaries into vectors (env: KURA_EMBEDDER_<FIELD>)."""
+
+    kind: Literal["minilm", "static", "openai"] = "minilm"
+    """minilm: all-MiniLM-L6-v2 on onnxruntime; static: model2vec distilled from it;
+    openai: an OpenAI-compatible /embeddings endpoint."""
+    models_dir: Path = REPO_ROOT / ".cache" / "models"
+    """Where set-up puts model files (ONNX export, distilled static model)."""
+    batch_size: int = Field(default=64, ge=1)
+    """Texts per embedding call."""
+    threads: int = Field(default=1, ge=1)
+    """Intra-op threads for onnxruntime (one was faster beside another busy process)."""
+    openai_base_url: str | None = None
+    """Base URL of the embeddings endpoint (kind=openai); defaults to the LLM base URL."""
+    openai_model: str = "text-embedding-3-small"
+    """Embedding model name at that endpoint (kind=openai)."""
+    openai_api_key: SecretStr | None = None
+    """API key for the embeddings endpoint (never logged); defaults to the LLM key."""
+
+
+class LLMSettings(_Section):
+    """The OpenAI-compatible LLM for summaries and names (env: KURA_LLM_<FIELD>)."""
+
+    base_url: str = "http://127.0.0.1:8088/v1"
+    """Base URL of any OpenAI-compatible endpoint; the local server listens here by default."""
+    model: str = "qwen2.5-0.5b-instruct"
+    """Model name sent with each request (the local server's alias)."""
+    api_key: SecretStr = SecretStr("local")
+    """API key (never logged); the local server accepts any."""
+    concurrency: int = Field(default=2, ge=1)
+    """Requests in flight at once."""
+    timeout_s: float = Field(default=120.0, gt=0)
+    """Per-request timeout, seconds."""
+    max_retries: int = Field(default=3, ge=0)
+    """Retries with backoff on a failed or invalid response."""
+    local_model: Literal["qwen2.5-0.5b", "qwen2.5-1.5b"] = "qwen2.5-0.5b"
+    """Which pinned GGUF `kura-stream llm start` serves."""
+    local_port: int = 8088
+    """Port of the local LLM server on 127.0.0.1."""
+    local_threads: int = Field(default=2, ge=1)
+    """CPU threads of the local LLM server."""
+    local_ctx: int = Field(default=4096, ge=512)
+    """Context window of the local LLM server, tokens."""
+
+
+class ClusteringSettings(_Section):
+    """Thresholds of incremental clustering (env: KURA_CLUSTERING_<FIELD>)."""
+
+    join_similarity: float = Field(default=0.55, ge=-1.0, le=1.0)
+    """A conversation at least this cosine-similar to a centroid joins that cluster."""
+    birth_similarity: float = Field(default=0.6, ge=-1.0, le=1.0)
+    """Outliers at least this similar to each other may found a cluster together."""
+    min_birth_size: int = Field(default=5, ge=2)
+    """Outliers needed to found a new cluster."""
+    min_cluster_size_shown: int = Field(default=5, ge=1)
+    """Clusters smaller than this are never shown by name (Clio's privacy floor)."""
+    recompute_every_s: float = Field(default=600.0, gt=0)
+    """Full recompute at least this often (seconds)."""
+    recompute_every_n: int = Field(default=5000, ge=1)
+    """... or after this many new conversations, whichever comes first."""
+    top_level_clusters: int = Field(default=10, ge=1)
+    """Number of top-level clusters the hierarchy reduces to."""
+
+
+class ServiceSettings(_Section):
+    """The running service's local HTTP API, /metrics and /health (env: KURA_SERVICE_<FIELD>)."""
+
+    host: str = "127.0.0.1"
+    """Interface of the HTTP API."""
+    port: int = 8799
+    """Port of the HTTP API."""
+
+
+class Settings(BaseSettings):
+    """All of kura-stream's configuration; nested sections read KURA_<SECTION>_<FIELD>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KURA_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        frozen=True,
+        extra="ignore",
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    """Kafka connection and topics."""
+    store: StoreSettings = StoreSettings()
+    """Cluster store."""
+    embedder: EmbedderSettings = EmbedderSettings()
+    """Embedding model."""
+    llm: LLMSettings = LLMSettings()
+    """LLM endpoint and the local server."""
+    clustering: ClusteringSettings = ClusteringSettings()
+    """Incremental clustering thresholds."""
+    service: ServiceSettings = ServiceSettings()
+    """Local HTTP API of the running service."""
+    data_dir: Path = REPO_ROOT / ".data"
+    """Runtime state: broker logs, PID files, caches, checkpoints."""
+    cache_dir: Path = REPO_ROOT / ".cache"
+    """Downloads and builds: Kafka jars, model files, the LLM build."""
