@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kura_stream.records import ClusterPoint, ConversationPoint, Hit, Vector
+from kura_stream.types import ClusterLabel, Conversation, Summary
 
 
 @runtime_checkable
@@ -102,4 +103,75 @@ class ClusterStore(Protocol):
 
     def close(self) -> None:
         """Flush and release the store; further calls are errors."""
+        ...
+
+
+@runtime_checkable
+class Summariser(Protocol):
+    """Turns one conversation into Clio's facets."""
+
+    @property
+    def name(self) -> str:
+        """Identity of the summariser, model and prompt version (goes into cache keys)."""
+        ...
+
+    async def summarise(self, conversation: Conversation) -> Summary:
+        """Summarise one conversation.
+
+        Raises:
+            SummaryError: the conversation could not be summarised (after retries); the
+                stage turns it into a dead letter with the reason.
+        """
+        ...
+
+
+@runtime_checkable
+class ClusterNamer(Protocol):
+    """Names a base cluster from a sample of its members and of its nearest non-members."""
+
+    @property
+    def name(self) -> str:
+        """Identity of the namer (model, prompt version)."""
+        ...
+
+    async def label(self, members: Sequence[Summary], contrast: Sequence[Summary]) -> ClusterLabel:
+        """Name the group `members`, distinguishing it from `contrast` (Clio's contrastive set).
+
+        Both samples are bounded by the caller, whatever the cluster's size.
+        """
+        ...
+
+
+@runtime_checkable
+class ParentNamer(Protocol):
+    """The naming steps of Clio's meta-clustering, one level up at a time."""
+
+    @property
+    def name(self) -> str:
+        """Identity of the namer (model, prompt version)."""
+        ...
+
+    async def propose_parents(self, children: Sequence[ClusterLabel], desired: int) -> list[str]:
+        """Candidate parent names for a neighbourhood of clusters (about `desired` of them)."""
+        ...
+
+    async def choose_parent(self, child: ClusterLabel, candidates: Sequence[str]) -> str:
+        """The candidate that best fits child; the caller rejects anything not in candidates."""
+        ...
+
+    async def label_parent(self, children: Sequence[ClusterLabel]) -> ClusterLabel:
+        """A final name and description for a parent, from the children it received."""
+        ...
+
+
+@runtime_checkable
+class Projector(Protocol):
+    """Places vectors on a 2-D map; new points are placed without refitting."""
+
+    def fit_transform(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Fit the map on vectors and return their (n, 2) positions."""
+        ...
+
+    def transform(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Positions of new vectors on the fitted map, (m, 2)."""
         ...

@@ -1,0 +1,149 @@
+"""Frozen records that flow through kura-stream: conversations, summaries, clusters, events."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainSerializer
+
+SCHEMA_VERSION = 1
+"""Bumped whenever a record's shape changes; part of every cache and checkpoint key."""
+
+MetadataValue = str | int | float | bool | list[str] | list[int] | list[float] | None
+"""A metadata value, as Kura allows them (plus None)."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+class Message(_Record):
+    """One turn of a conversation (Kura's Message)."""
+
+    created_at: datetime
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Conversation(_Record):
+    """A conversation between a user and an assistant; reads and writes Kura's JSON."""
+
+    chat_id: str = Field(min_length=1, max_length=512)
+    created_at: datetime
+    messages: tuple[Message, ...] = Field(min_length=1)
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+
+    def transcript(self) -> str:
+        """The conversation as `user: ...` / `assistant: ...` lines."""
+        return "\n".join(f"{m.role}: {m.content}" for m in self.messages)
+
+
+class Summary(_Record):
+    """Clio's facets of one conversation, as a summariser produced them.
+
+    Attributes:
+        chat_id: The conversation summarised.
+        summary: At most two sentences, no names or other personal details.
+        request: The user's overall request.
+        task: The task the assistant is asked to perform.
+        topic: The main high-level topic.
+        languages: Human and programming languages present.
+        concerning_score: Safety concern, 1 (none) to 5 (severe); None when not assessed.
+        user_frustration: User frustration, 1 to 5; None when not assessed.
+        assistant_errors: Errors the assistant made.
+        facets: Facets a user added (name -> value), kept as produced.
+        metadata: The conversation's metadata, carried along.
+        summariser: Which summariser produced it ("llm:<model>" or "offline:<version>").
+    """
+
+    chat_id: str
+    summary: str
+    request: str | None = None
+    task: str | None = None
+    topic: str | None = None
+    languages: tuple[str, ...] = ()
+    concerning_score: int | None = Field(default=None, ge=1, le=5)
+    user_frustration: int | None = Field(default=None, ge=1, le=5)
+    assistant_errors: tuple[str, ...] = ()
+    facets: dict[str, JsonValue] = Field(default_factory=dict)
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    summariser: str = "unknown"
+
+    def embedding_text(self) -> str:
+        """The text that is embedded: the summary's own words, never ids or metadata."""
+        parts = [self.summary]
+        if self.request and self.request not in self.summary:
+            parts.append(self.request)
+        return "\n".join(parts)
+
+
+class Cluster(_Record):
+    """A cluster of conversations, base (level 0) or meta (level > 0).
+
+    Attributes:
+        id: Stable id; kept across recomputes when the cluster is matched.
+        name: Short imperative name, e.g. "Debug Python import errors".
+        description: Two sentences on what its conversations ask for.
+        slug: Three-word snake_case label.
+        count: Number of conversations in it (meta: in all its descendants).
+        parent_id: The meta-cluster above it, or None at the top.
+        level: 0 for base clusters, increasing upwards.
+        x: 2-D map position.
+        y: 2-D map position.
+    """
+
+    id: str
+    name: str
+    description: str = ""
+    slug: str = ""
+    count: int = Field(ge=0)
+    parent_id: str | None = None
+    level: int = Field(default=0, ge=0)
+    x: float = 0.0
+    y: float = 0.0
+
+
+class Assignment(_Record):
+    """A conversation placed in a base cluster (or left in the outlier pool)."""
+
+    chat_id: str
+    cluster_id: str | None
+    similarity: float
+    new_cluster: bool = False
+    at: datetime = Field(default_factory=utcnow)
+
+
+Base64Bytes = Annotated[
+    bytes,
+    PlainSerializer(lambda b: base64.b64encode(b).decode("ascii"), return_type=str),
+]
+
+
+class DeadLetter(_Record):
+    """A record that could not be processed: the original bytes, why, and where."""
+
+    original: Base64Bytes
+    reason: str
+    stage: str
+    key: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def decode_original(cls, data: dict[str, Any]) -> bytes:
+        """The original bytes of a dead letter read back from its JSON form."""
+        return base64.b64decode(data["original"])
+
+
+class ClusterLabel(_Record):
+    """What a namer says of a group of conversations or clusters (Clio's name + description)."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    slug: str = ""
