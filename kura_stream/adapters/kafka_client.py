@@ -1,0 +1,155 @@
+"""Kafka client helpers: connection kwargs from Settings, metadata probes, topic creation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+from collections.abc import Iterable, Mapping
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from kura_stream.adapters.processes import ServiceError
+from kura_stream.settings import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+_TOPIC_ALREADY_EXISTS = 36
+
+
+class _RedactedKwargs(dict[str, object]):
+    """Connection kwargs whose repr never shows the SASL password."""
+
+    def __repr__(self) -> str:
+        shown = {k: ("**********" if k == "sasl_plain_password" else v) for k, v in self.items()}
+        return repr(shown)
+
+    __str__ = __repr__
+
+
+def aiokafka_kwargs(settings: KafkaSettings) -> dict[str, object]:
+    """Keyword arguments for any aiokafka client (producer, consumer, admin) from KafkaSettings.
+
+    Args:
+        settings: The Kafka section of Settings.
+
+    Returns:
+        bootstrap_servers, security_protocol and, as the protocol needs them, an SSL context and
+        the SASL mechanism, user name and password. The password is the plain value (aiokafka
+        needs it), but the returned mapping's repr masks it, so logging the kwargs is safe.
+    """
+    kwargs = _RedactedKwargs(
+        bootstrap_servers=settings.bootstrap,
+        security_protocol=settings.security_protocol,
+    )
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        # aiokafka refuses SSL without a context; the system CAs are the sane default.
+        kwargs["ssl_context"] = ssl.create_default_context()
+    if settings.security_protocol.startswith("SASL"):
+        kwargs["sasl_mechanism"] = settings.sasl_mechanism or "PLAIN"
+        kwargs["sasl_plain_username"] = settings.sasl_username
+        if settings.sasl_password is not None:
+            kwargs["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    logger.debug("aiokafka connection: %r", kwargs)
+    return kwargs
+
+
+def parse_bootstrap(bootstrap: str) -> tuple[str, int]:
+    """The host and port of the first entry of a comma-separated bootstrap list.
+
+    Raises:
+        ValueError: the entry is not host:port.
+    """
+    first = bootstrap.split(",")[0].strip()
+    host, sep, port = first.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"bootstrap {bootstrap!r} is not host:port")
+    return host, int(port)
+
+
+def port_open(port: int, host: str = HOST) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+async def describe_cluster(bootstrap: str, *, timeout_s: float = 5.0) -> dict[str, object] | None:
+    """A metadata request to the broker: its cluster id and brokers, or None if it does not answer.
+
+    Args:
+        bootstrap: host:port of the broker.
+        timeout_s: How long to wait for the answer.
+    """
+    host, port = parse_bootstrap(bootstrap)
+    if not port_open(port, host):  # aiokafka logs an ERROR for every refused connection
+        return None
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            await admin.start()
+            answer: dict[str, object] = await admin.describe_cluster()
+            return answer
+    except Exception as err:  # any failure means "not answering yet"
+        logger.debug("metadata request to %s failed: %r", bootstrap, err)
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+async def ensure_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int,
+    *,
+    replication_factor: int = 1,
+    client_kwargs: Mapping[str, object] | None = None,
+) -> list[str]:
+    """Create the topics that do not exist yet; existing ones are left as they are.
+
+    Args:
+        bootstrap: host:port list of the cluster.
+        names: Topic names.
+        partitions: Partitions of each topic created.
+        replication_factor: Replicas of each topic created.
+        client_kwargs: Extra aiokafka kwargs (security, SASL), e.g. from aiokafka_kwargs().
+
+    Returns:
+        The names created by this call.
+
+    Raises:
+        ServiceError: the broker refused to create a topic.
+    """
+    wanted = list(dict.fromkeys(names))
+    admin = AIOKafkaAdminClient(**{**(client_kwargs or {}), "bootstrap_servers": bootstrap})
+    await admin.start()
+    try:
+        existing = {t["topic"]: t for t in await admin.describe_topics() if not t["error_code"]}
+        for name in wanted:
+            if name in existing and len(existing[name]["partitions"]) < partitions:
+                logger.warning(
+                    "topic %s exists with %d partitions (< %d); left unchanged",
+                    name, len(existing[name]["partitions"]), partitions,
+                )  # fmt: skip
+        missing = [n for n in wanted if n not in existing]
+        if not missing:
+            return []
+        response = await admin.create_topics(
+            [NewTopic(n, partitions, replication_factor) for n in missing]
+        )
+        created = []
+        for topic, code, *rest in response.topic_errors:
+            if code == 0:
+                created.append(topic)
+            elif code != _TOPIC_ALREADY_EXISTS:  # a concurrent creator won the race: fine
+                raise ServiceError(f"creating topic {topic} failed: error {code} {rest}")
+        logger.info("created topics %s (%d partitions)", created, partitions)
+        return created
+    finally:
+        await admin.close()
