@@ -1,0 +1,146 @@
+"""Incremental assignment: joins, outliers, births, exact counts, replay and rebuild."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from kura_stream.stages.assign import (
+    AssignParams,
+    ClusterState,
+    assign,
+    assign_many,
+    cluster_id_for,
+)
+
+DIM = 32
+PARAMS = AssignParams(join_similarity=0.8, birth_similarity=0.8, min_birth_size=3)
+
+
+def _blobs(
+    n_per: int, centres: int, seed: int = 0, noise: float = 0.15
+) -> tuple[list[tuple[str, npt.NDArray[np.float32]]], list[int]]:
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(centres, DIM))
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    items: list[tuple[str, npt.NDArray[np.float32]]] = []
+    labels: list[int] = []
+    for i in range(n_per * centres):
+        c = int(rng.integers(centres))
+        v = means[c] + rng.normal(scale=noise, size=DIM) / np.sqrt(DIM)
+        items.append((f"chat-{i}", (v / np.linalg.norm(v)).astype(np.float32)))
+        labels.append(c)
+    return items, labels
+
+
+def _final_clusters(state: ClusterState, outcomes_by_chat: dict[str, str | None]) -> None:
+    counts: dict[str, int] = {}
+    for cluster_id in outcomes_by_chat.values():
+        if cluster_id is not None:
+            counts[cluster_id] = counts.get(cluster_id, 0) + 1
+    assert counts == {cid: int(n) for cid, n in zip(state.ids, state.counts, strict=True)}
+
+
+def test_first_items_wait_then_found_a_cluster() -> None:
+    state = ClusterState(dim=DIM)
+    v = np.zeros(DIM, np.float32)
+    v[0] = 1.0
+    state, first = assign(state, "a", v, params=PARAMS)
+    assert first.assignments[0].cluster_id is None
+    assert state.outliers_total == 1
+    state, _ = assign(state, "b", v, params=PARAMS)
+    state, third = assign(state, "c", v, params=PARAMS)
+    assert third.born == cluster_id_for("c")
+    assert [a.chat_id for a in third.assignments] == ["c", "a", "b"]
+    assert third.assignments[0].new_cluster
+    assert all(a.cluster_id == third.born for a in third.assignments)
+    assert state.outliers_total == 0
+    assert state.counts.tolist() == [3]
+
+
+def test_counts_exact_and_every_item_placed_once() -> None:
+    items, _ = _blobs(60, 5)
+    state, outcomes = assign_many(ClusterState(dim=DIM), items, params=PARAMS)
+    latest: dict[str, str | None] = {}
+    for outcome in outcomes:
+        for a in outcome.assignments:
+            latest[a.chat_id] = a.cluster_id
+    assert set(latest) == {chat_id for chat_id, _ in items}
+    assert state.total == len(items)
+    assert int(state.counts.sum()) + state.outliers_total == len(items)
+    _final_clusters(state, latest)
+
+
+def test_recovers_blob_structure() -> None:
+    items, labels = _blobs(80, 4, seed=3)
+    state, outcomes = assign_many(ClusterState(dim=DIM), items, params=PARAMS)
+    latest: dict[str, str | None] = {}
+    for outcome in outcomes:
+        for a in outcome.assignments:
+            latest[a.chat_id] = a.cluster_id
+    # Each found cluster is pure: all its members share one true label.
+    by_cluster: dict[str, set[int]] = {}
+    for (chat_id, _), label in zip(items, labels, strict=True):
+        cid = latest[chat_id]
+        if cid is not None:
+            by_cluster.setdefault(cid, set()).add(label)
+    assert len(by_cluster) == 4
+    assert all(len(s) == 1 for s in by_cluster.values())
+    assert state.outliers_total < len(items) * 0.05
+
+
+def test_replay_is_deterministic() -> None:
+    items, _ = _blobs(30, 3, seed=7)
+    a, _ = assign_many(ClusterState(dim=DIM), items, params=PARAMS)
+    b, _ = assign_many(ClusterState(dim=DIM), items, params=PARAMS)
+    assert a.ids == b.ids
+    np.testing.assert_array_equal(a.counts, b.counts)
+    np.testing.assert_allclose(a.centroids, b.centroids)
+
+
+def test_rebuild_from_stored_members_matches_live_state() -> None:
+    items, _ = _blobs(40, 3, seed=11)
+    live, outcomes = assign_many(ClusterState(dim=DIM), items, params=PARAMS)
+    latest: dict[str, str | None] = {}
+    for outcome in outcomes:
+        for a in outcome.assignments:
+            latest[a.chat_id] = a.cluster_id
+    vectors = dict(items)
+    rebuilt = ClusterState.rebuild(
+        DIM, ((c, latest[c], vectors[c]) for c, _ in items), params=PARAMS
+    )
+    assert sorted(rebuilt.ids) == sorted(live.ids)
+    for cid in live.ids:
+        assert rebuilt.counts[rebuilt.index_of(cid)] == live.counts[live.index_of(cid)]
+        np.testing.assert_allclose(
+            rebuilt.centroids[rebuilt.index_of(cid)],
+            live.centroids[live.index_of(cid)],
+            atol=1e-5,
+        )
+    assert rebuilt.outliers_total == live.outliers_total
+
+
+def test_outlier_pool_is_bounded_but_outliers_still_counted() -> None:
+    params = AssignParams(
+        join_similarity=0.99, birth_similarity=0.99, min_birth_size=3, max_outlier_pool=10
+    )
+    rng = np.random.default_rng(0)
+    state = ClusterState(dim=DIM)
+    for i in range(50):
+        v = rng.normal(size=DIM).astype(np.float32)
+        state, _ = assign(state, f"c{i}", v, params=params)
+    assert len(state.outlier_ids) == 10
+    assert state.outlier_ids[0] == "c40"
+    assert state.outliers_total == 50
+
+
+@pytest.mark.parametrize("bad", [np.zeros(DIM, np.float32), np.full(DIM, np.nan, np.float32)])
+def test_bad_vectors_rejected(bad: npt.NDArray[np.float32]) -> None:
+    with pytest.raises(ValueError, match="zero or non-finite"):
+        assign(ClusterState(dim=DIM), "x", bad, params=PARAMS)
+
+
+def test_wrong_dimension_rejected() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        assign(ClusterState(dim=DIM), "x", np.ones(DIM + 1, np.float32), params=PARAMS)
