@@ -1,0 +1,152 @@
+"""OfflineParentNamer: Clio's meta-clustering naming steps from shared key phrases, no LLM."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from kura_stream.stages.offline_namer import (
+    FALLBACK_NAME,
+    VERSION,
+    listing,
+    name_from,
+    phrase_matrix,
+    select_phrases,
+    slug_from,
+    title,
+    tokens,
+)
+from kura_stream.types import ClusterLabel
+
+logger = logging.getLogger(__name__)
+
+
+def child_text(child: ClusterLabel) -> str:
+    """The text of a child cluster that the offline parent namer reads: name and description."""
+    return f"{child.name}. {child.description}"
+
+
+def _char_grams(text: str, n: int = 3) -> set[str]:
+    low = f" {' '.join(text.casefold().split())} "
+    return {low[i : i + n] for i in range(max(1, len(low) - n + 1))}
+
+
+def shared_phrases(
+    children: Sequence[ClusterLabel],
+) -> tuple[npt.NDArray[np.float64], list[str], npt.NDArray[np.float64]]:
+    """Which phrases each child contains, and each phrase's weight across the children.
+
+    A phrase weighs the number of children containing it, plus the number whose *name* contains
+    it (names are the densest summary of a child).
+
+    Returns:
+        The (children, phrases) 0/1 matrix, the phrases, and their weights.
+    """
+    matrix, vocab = phrase_matrix([child_text(c) for c in children])
+    if not vocab:
+        return matrix, vocab, np.zeros(0)
+    in_names, names_vocab = phrase_matrix([c.name for c in children])
+    index = {p: i for i, p in enumerate(vocab)}
+    name_hits = np.zeros(len(vocab))
+    for j, phrase in enumerate(names_vocab):
+        if phrase in index:
+            name_hits[index[phrase]] = in_names[:, j].sum()
+    return matrix, vocab, matrix.sum(axis=0) + name_hits
+
+
+class OfflineParentNamer:
+    """Implements ParentNamer from key phrases shared by the children, without an LLM.
+
+    - propose_parents: a greedy cover: repeatedly the phrase found in the most children not
+      yet covered (ties: higher weight, longer phrase, alphabetical), title-cased; phrases
+      found in more than 1.5x a candidate's share of the children are left out.
+    - choose_parent: the candidate sharing the largest share of its words with the child's
+      name and description; with no shared word, the most similar by character trigrams.
+      It always answers with one of the candidates, verbatim.
+    - label_parent: the children's most widely shared phrases as a name, with a description
+      that lists them and a few children's names.
+    """
+
+    @property
+    def name(self) -> str:
+        """Identity of the namer, with its version."""
+        return f"offline-parent:{VERSION}"
+
+    async def propose_parents(self, children: Sequence[ClusterLabel], desired: int) -> list[str]:
+        """Up to `desired` candidate parent names covering the children.
+
+        Args:
+            children: The neighbourhood's clusters (and a few nearby ones).
+            desired: About how many candidates to propose.
+
+        Returns:
+            At least one candidate name.
+        """
+        matrix, vocab, weight = shared_phrases(children)
+        if not vocab:
+            return [FALLBACK_NAME]
+        wanted = max(1, desired)
+        if wanted > 1:
+            # A phrase in far more than its share of the children cannot tell groups apart
+            # ("Questions" in every name); leave it out unless nothing else is left.
+            common = matrix.sum(axis=0) > max(2, math.ceil(1.5 * len(children) / wanted))
+            if not common.all():
+                matrix = matrix * ~common
+        covered = np.zeros(matrix.shape[0], dtype=bool)
+        picked: list[str] = []
+        lengths = np.array([len(p.split()) for p in vocab])
+        while len(picked) < wanted and not covered.all():
+            gain = matrix[~covered].sum(axis=0)
+            best = int(np.lexsort((np.arange(len(vocab)), -lengths, -weight, -gain))[0])
+            if gain[best] <= 0:
+                break
+            picked.append(title(vocab[best]))
+            covered |= matrix[:, best] > 0
+            matrix[:, best] = 0  # never pick it again
+        return picked or [FALLBACK_NAME]
+
+    async def choose_parent(self, child: ClusterLabel, candidates: Sequence[str]) -> str:
+        """The candidate whose words best match the child's name and description.
+
+        Args:
+            child: The cluster to place.
+            candidates: The parent names offered.
+
+        Returns:
+            One of candidates, exactly as given.
+        """
+        if not candidates:
+            raise ValueError("no candidates to choose from")
+        words = tokens(child_text(child))
+        grams = _char_grams(child_text(child))
+
+        def rank(candidate: str) -> tuple[float, float, str]:
+            cand = tokens(candidate)
+            overlap = len(cand & words) / len(cand) if cand else 0.0
+            cg = _char_grams(candidate)
+            return (-overlap, -len(cg & grams) / len(cg | grams), candidate)
+
+        return min(candidates, key=rank)
+
+    async def label_parent(self, children: Sequence[ClusterLabel]) -> ClusterLabel:
+        """A name and description for a parent from the phrases its children share most.
+
+        Args:
+            children: The clusters it received (a bounded sample).
+
+        Returns:
+            The parent's label.
+        """
+        _, vocab, weight = shared_phrases(children)
+        phrases = select_phrases(dict(zip(vocab, weight.tolist(), strict=True)), 4)
+        examples = "; ".join(c.name for c in children[:3])
+        about = f"Clusters about {listing(phrases)}" if phrases else "Assorted clusters"
+        return ClusterLabel(
+            name=name_from(phrases),
+            description=f"{about}, such as: {examples}." if examples else f"{about}.",
+            slug=slug_from(phrases),
+        )
