@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainSerializer
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PlainSerializer
 
 SCHEMA_VERSION = 1
 """Bumped whenever a record's shape changes; part of every cache and checkpoint key."""
@@ -147,3 +150,89 @@ class ClusterLabel(_Record):
     name: str = Field(min_length=1)
     description: str = ""
     slug: str = ""
+
+
+class ClusterEventKind(StrEnum):
+    """What happened to a cluster, or to the map as a whole."""
+
+    CREATED = "created"
+    GROWN = "grown"
+    RENAMED = "renamed"
+    MERGED = "merged"
+    SPLIT = "split"
+    HIERARCHY_UPDATED = "hierarchy_updated"
+    MAP_UPDATED = "map_updated"
+    RECOMPUTE_STARTED = "recompute_started"
+    RECOMPUTE_COMPLETED = "recompute_completed"
+    RECOMPUTE_FAILED = "recompute_failed"
+
+
+class ClusterEvent(_Record):
+    """An entry of the cluster-events topic.
+
+    Attributes:
+        kind: What happened.
+        cluster_id: The cluster concerned, if one is.
+        count: Its member count after the event.
+        name: Its (visible) name after the event.
+        related: Other clusters involved: merged-from ids, or split-into ids.
+        request_id: The command that caused it, for recompute events.
+        detail: Anything else worth showing (timings, cluster totals, reasons).
+        at: When it happened.
+    """
+
+    kind: ClusterEventKind
+    cluster_id: str | None = None
+    count: int | None = None
+    name: str | None = None
+    related: tuple[str, ...] = ()
+    request_id: str | None = None
+    detail: dict[str, JsonValue] = Field(default_factory=dict)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Command(_Record):
+    """An entry of the commands topic: ask the service to recompute, or to rename a cluster."""
+
+    kind: Literal["recompute", "rename"]
+    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    cluster_id: str | None = None
+    name: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+def _vector_from_wire(value: Any) -> tuple[float, ...]:
+    if isinstance(value, str):
+        return tuple(float(x) for x in np.frombuffer(base64.b64decode(value), dtype="<f4"))
+    return tuple(float(x) for x in value)
+
+
+WireVector = Annotated[
+    tuple[float, ...],
+    BeforeValidator(_vector_from_wire),
+    PlainSerializer(
+        lambda v: base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode("ascii"),
+        return_type=str,
+    ),
+]
+"""A float32 vector, base64 little-endian on the wire (a quarter of the JSON size)."""
+
+
+class EmbeddedConversation(_Record):
+    """A summarised and embedded conversation, between the summarise and assign consumers.
+
+    Attributes:
+        chat_id: The conversation.
+        summary: Its (scrubbed) Clio facets.
+        vector: The embedding of summary.embedding_text().
+        embedder: Which embedder made the vector.
+        created_at: When the conversation started.
+        received_at: When its message reached kura-stream (Kafka timestamp), for latency.
+    """
+
+    chat_id: str
+    summary: Summary
+    vector: WireVector
+    embedder: str
+    created_at: datetime
+    received_at: datetime

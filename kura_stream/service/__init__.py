@@ -1,0 +1,1 @@
+"""The streaming service: ingest, assign, name, recompute, and the read API."""
