@@ -1,0 +1,407 @@
+"""EdgeClusterStore: the ClusterStore embedded in-process on qdrant-edge (Qdrant's engine + WAL)."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, Literal, NamedTuple, cast
+
+import qdrant_edge as qe
+
+from kura_stream.adapters.stores import (
+    DimensionMismatchError,
+    StoreClosedError,
+    StoreError,
+    StoreLockedError,
+    check_vector,
+    collection_names,
+    decode_cluster,
+    decode_conversation,
+    encode_cluster,
+    encode_conversation,
+    in_input_order,
+    point_id,
+)
+from kura_stream.records import ClusterPoint, ConversationPoint, Hit, Vector
+
+logger = logging.getLogger(__name__)
+
+Durability = Literal["wal", "flush", "none"]
+"""What a write waits for before it returns.
+
+wal: the engine's write-ahead log is fsync'd (survives a process kill and an OS crash or power
+    loss; measured 10-20 ms per write call). The WAL is an mmap'd file, so on Linux an fsync of
+    it writes back exactly what the engine's own WAL flush (msync) would.
+flush: the engine's own flush(): WAL and all segments fsync'd (measured 20-110 ms per call).
+none: nothing extra; the WAL write is in the OS page cache, so a killed process loses
+    nothing, but an OS crash or power loss may lose the last writes.
+"""
+
+_CLUSTER_FIELD = "cluster_id"
+_LOCK_FILE = ".lock"
+
+
+class _Shard(NamedTuple):
+    engine: qe.EdgeShard
+    path: Path
+
+
+class EdgeClusterStore:
+    """Conversations and clusters in two qdrant-edge shards under one folder.
+
+    `<path>/<prefix>_conversations` and `<path>/<prefix>_clusters` are shards with one unnamed
+    cosine vector each; ids are uuid5 of the key (also in the payload) and cluster_id has a
+    keyword payload index. Search is exact (the shards are never optimised into HNSW). Only one
+    process may open a path: an advisory lock on `<path>/.lock` is held until close() or exit.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        dim: int,
+        *,
+        prefix: str = "kura",
+        durability: Durability = "wal",
+        checkpoint_interval_s: float = 60.0,
+        batch_size: int = 1024,
+    ) -> None:
+        """Open the store at path, creating it if missing.
+
+        Args:
+            path: The store's folder (Settings().store.path by default in open_store).
+            dim: Vector length of both collections.
+            prefix: Prefix of the two shard folders.
+            durability: What each write waits for (see Durability).
+            checkpoint_interval_s: At most this long between full engine flushes, which also
+                let the engine truncate its WAL (so the WAL and replay on open stay small).
+            batch_size: Points per engine update operation.
+
+        Raises:
+            StoreLockedError: another process (or another store object) has path open.
+            DimensionMismatchError: the existing shards hold vectors of another length.
+        """
+        if dim < 1 or batch_size < 1:
+            raise ValueError("dim and batch_size must be positive")
+        self._path = Path(path).resolve()
+        self._dim = dim
+        self._durability = durability
+        self._checkpoint_interval_s = checkpoint_interval_s
+        self._batch_size = batch_size
+        self._closed = False
+        self._path.mkdir(parents=True, exist_ok=True)
+        self._lock = _acquire_lock(self._path)
+        opened: list[_Shard] = []
+        try:
+            conv_name, clus_name = collection_names(prefix)
+            opened.append(self._open_shard(self._path / conv_name, index_cluster_id=True))
+            opened.append(self._open_shard(self._path / clus_name, index_cluster_id=False))
+        except BaseException:
+            for shard in opened:
+                shard.engine.close()
+            _release_lock(self._lock)
+            raise
+        self._conversations, self._clusters = opened
+        self._last_checkpoint = time.monotonic()
+
+    def _open_shard(self, shard_path: Path, *, index_cluster_id: bool) -> _Shard:
+        config = qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=self._dim, distance=qe.Distance.Cosine)
+        )
+        try:
+            if (shard_path / "edge_config.json").exists():
+                shard = qe.EdgeShard.load(str(shard_path), config)
+            else:
+                logger.info("creating embedded shard %s (%d-d, cosine)", shard_path, self._dim)
+                shard = qe.EdgeShard.create(str(shard_path), config)
+        except Exception as exc:
+            text = str(exc)
+            if "WouldBlock" in text:
+                raise _locked_error(self._path, None) from exc
+            if "incompatible" in text.lower():
+                raise DimensionMismatchError(
+                    f"the embedded store at {shard_path} was made for other vectors: {text}. "
+                    f"This store needs {self._dim}-d cosine vectors; use another path or prefix"
+                ) from exc
+            raise StoreError(f"cannot open the embedded store at {shard_path}: {text}") from exc
+        if index_cluster_id and _CLUSTER_FIELD not in shard.info().payload_schema:
+            shard.update(
+                qe.UpdateOperation.create_field_index(_CLUSTER_FIELD, qe.PayloadSchemaType.Keyword)
+            )
+        return _Shard(shard, shard_path)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"the embedded store at {self._path} is closed")
+
+    @property
+    def dim(self) -> int:
+        """Vector length of both collections."""
+        return self._dim
+
+    @property
+    def path(self) -> Path:
+        """The store's folder."""
+        return self._path
+
+    # -- conversations ---------------------------------------------------------------------
+
+    def upsert_conversations(self, points: Sequence[ConversationPoint]) -> None:
+        """Insert or replace conversations by chat_id; durable (see Durability) on return."""
+        self._check_open()
+        encoded = [encode_conversation(p, self._dim) for p in points]
+        self._upsert(self._conversations, encoded)
+
+    def get_conversations(self, chat_ids: Sequence[str]) -> list[ConversationPoint]:
+        """The stored conversations among chat_ids (missing ids left out), in input order."""
+        self._check_open()
+        records = self._retrieve(self._conversations, chat_ids)
+        found = [decode_conversation(r.payload or {}, _vector(r)) for r in records]
+        return in_input_order(chat_ids, {p.chat_id: p for p in found})
+
+    def delete_conversations(self, chat_ids: Sequence[str]) -> None:
+        """Delete conversations by chat_id; unknown ids are ignored."""
+        self._check_open()
+        self._delete(self._conversations, chat_ids)
+
+    def count_conversations(self, cluster_id: str | None = None) -> int:
+        """Exact number of conversations, all of them or those in one cluster."""
+        self._check_open()
+        request = qe.CountRequest(exact=True, filter=_cluster_filter(cluster_id))
+        return int(self._conversations.engine.count(request))
+
+    def iter_conversations(self, batch_size: int = 1000) -> Iterator[list[ConversationPoint]]:
+        """Every stored conversation with its vector, in batches of at most batch_size."""
+        self._check_open()
+        for records in _scroll(self._conversations.engine, batch_size):
+            yield [decode_conversation(r.payload or {}, _vector(r)) for r in records]
+
+    def conversations_in_cluster(self, cluster_id: str, limit: int) -> list[ConversationPoint]:
+        """Up to limit conversations whose cluster_id is cluster_id."""
+        self._check_open()
+        if limit < 1:
+            return []
+        request = qe.ScrollRequest(
+            limit=limit,
+            filter=_cluster_filter(cluster_id),
+            with_payload=True,
+            with_vector=True,
+        )
+        records, _ = self._conversations.engine.scroll(request)
+        return [decode_conversation(r.payload or {}, _vector(r)) for r in records]
+
+    def search_conversations(
+        self, vector: Vector, limit: int, cluster_id: str | None = None
+    ) -> list[Hit]:
+        """Nearest conversations by cosine similarity, best first, optionally in one cluster."""
+        self._check_open()
+        return _search(self._conversations.engine, "chat_id", self._dim, vector, limit, cluster_id)
+
+    # -- clusters --------------------------------------------------------------------------
+
+    def upsert_clusters(self, points: Sequence[ClusterPoint]) -> None:
+        """Insert or replace clusters by cluster_id; durable (see Durability) on return."""
+        self._check_open()
+        encoded = [encode_cluster(p, self._dim) for p in points]
+        self._upsert(self._clusters, encoded)
+
+    def get_clusters(self, cluster_ids: Sequence[str]) -> list[ClusterPoint]:
+        """The stored clusters among cluster_ids (missing ids left out), in input order."""
+        self._check_open()
+        records = self._retrieve(self._clusters, cluster_ids)
+        found = [decode_cluster(r.payload or {}, _vector(r)) for r in records]
+        return in_input_order(cluster_ids, {p.cluster_id: p for p in found})
+
+    def list_clusters(self) -> list[ClusterPoint]:
+        """Every stored cluster."""
+        self._check_open()
+        return [
+            decode_cluster(r.payload or {}, _vector(r))
+            for records in _scroll(self._clusters.engine, 1000)
+            for r in records
+        ]
+
+    def delete_clusters(self, cluster_ids: Sequence[str]) -> None:
+        """Delete clusters by cluster_id; unknown ids are ignored."""
+        self._check_open()
+        self._delete(self._clusters, cluster_ids)
+
+    def search_clusters(self, vector: Vector, limit: int) -> list[Hit]:
+        """Nearest clusters by cosine similarity of their centroids, best first."""
+        self._check_open()
+        return _search(self._clusters.engine, _CLUSTER_FIELD, self._dim, vector, limit, None)
+
+    def flush(self) -> None:
+        """Flush both shards fully (WAL and segments) and let the engine truncate its WAL."""
+        self._check_open()
+        for shard in (self._conversations, self._clusters):
+            shard.engine.flush()
+        self._last_checkpoint = time.monotonic()
+
+    def close(self) -> None:
+        """Flush and close both shards and release the lock. Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for shard in (self._conversations, self._clusters):
+                shard.engine.close()  # the engine flushes WAL and segments on close
+        finally:
+            _release_lock(self._lock)
+        logger.debug("closed embedded store at %s", self._path)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _upsert(
+        self, shard: _Shard, encoded: list[tuple[str, list[float], dict[str, Any]]]
+    ) -> None:
+        if not encoded:
+            return
+        for start in range(0, len(encoded), self._batch_size):
+            batch = [
+                qe.Point(pid, vec, payload)
+                for pid, vec, payload in encoded[start : start + self._batch_size]
+            ]
+            shard.engine.update(qe.UpdateOperation.upsert_points(batch))
+        self._make_durable(shard)
+
+    def _delete(self, shard: _Shard, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        ids: list[qe.PointId] = [point_id(k) for k in dict.fromkeys(keys)]
+        shard.engine.update(qe.UpdateOperation.delete_points(ids))
+        self._make_durable(shard)
+
+    def _retrieve(self, shard: _Shard, keys: Sequence[str]) -> list[qe.Record]:
+        if not keys:
+            return []
+        ids: list[qe.PointId] = [point_id(k) for k in dict.fromkeys(keys)]
+        return shard.engine.retrieve(ids, with_payload=True, with_vector=True)
+
+    def _make_durable(self, shard: _Shard) -> None:
+        if time.monotonic() - self._last_checkpoint >= self._checkpoint_interval_s:
+            self.flush()
+        elif self._durability == "flush":
+            shard.engine.flush()
+        elif self._durability == "wal" and not _fsync_wal(shard.path / "wal"):
+            # Another engine version may lay its WAL out differently: stay durable, slower.
+            logger.warning("no WAL segment files in %s: flushing the shard instead", shard.path)
+            self._durability = "flush"
+            shard.engine.flush()
+
+
+def _fsync_wal(wal_dir: Path) -> bool:
+    """Fsync a shard's WAL files and folder; False if the WAL layout is not the expected one.
+
+    qdrant-edge 0.9 keeps its WAL as mmap'd segment files `wal/open-N` / `wal/closed-N` (and
+    pre-allocates `wal/tmp-*` in the background). Its update() writes the WAL without syncing it;
+    an fsync of those files writes back the mmap'd pages (Linux: msync and fsync are one path).
+    """
+    try:
+        names = os.listdir(wal_dir)
+    except FileNotFoundError:
+        return False
+    segments = [n for n in names if n.startswith(("open-", "closed-"))]
+    if not segments:
+        return False
+    for name in segments:
+        try:
+            fd = os.open(wal_dir / name, os.O_RDONLY)
+        except FileNotFoundError:  # a closed segment the engine just removed
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    fd = os.open(wal_dir, os.O_RDONLY)  # new segment files' directory entries
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _acquire_lock(path: Path) -> IO[str]:
+    handle = open(path / _LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held until close
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or None
+        handle.close()
+        raise _locked_error(path, holder) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _release_lock(handle: IO[str]) -> None:
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+def _locked_error(path: Path, holder: str | None) -> StoreLockedError:
+    who = f"process {holder}" if holder else "another process"
+    return StoreLockedError(
+        f"the embedded store at {path} is already open in {who}; only one process may open it. "
+        f"Go through the running kura-stream service (its HTTP API) instead of opening the "
+        f"store directly, or stop the service first."
+    )
+
+
+def _cluster_filter(cluster_id: str | None) -> qe.Filter | None:
+    if cluster_id is None:
+        return None
+    return qe.Filter(must=[qe.FieldCondition(key=_CLUSTER_FIELD, match=qe.MatchValue(cluster_id))])
+
+
+def _vector(record: qe.Record) -> list[float]:
+    vector: Any = record.vector
+    if isinstance(vector, dict):  # named-vector form; the default vector's name is ""
+        vector = vector.get("")
+    if not isinstance(vector, list):
+        raise StoreError(f"point {record.id} came back without its vector")
+    return cast(list[float], vector)
+
+
+def _scroll(shard: qe.EdgeShard, batch_size: int) -> Iterator[list[qe.Record]]:
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    offset: qe.PointId | None = None
+    while True:
+        request = qe.ScrollRequest(
+            offset=offset, limit=batch_size, with_payload=True, with_vector=True
+        )
+        records, offset = shard.scroll(request)
+        if records:
+            yield records
+        if offset is None:
+            return
+
+
+def _search(
+    shard: qe.EdgeShard,
+    key: str,
+    dim: int,
+    vector: Vector,
+    limit: int,
+    cluster_id: str | None,
+) -> list[Hit]:
+    query = check_vector(vector, dim, "search query")
+    if limit < 1:
+        return []
+    request = qe.QueryRequest(
+        limit=limit,
+        query=qe.Query.Nearest(query.tolist()),
+        filter=_cluster_filter(cluster_id),
+        with_payload=[key],
+        with_vector=False,
+    )
+    return [Hit(id=str((p.payload or {})[key]), score=float(p.score)) for p in shard.query(request)]

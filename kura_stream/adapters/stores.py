@@ -1,0 +1,177 @@
+"""Cluster store plumbing shared by every implementation, and open_store() to pick one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from kura_stream.protocols import ClusterStore
+from kura_stream.records import ClusterPoint, ConversationPoint, Vector
+from kura_stream.settings import StoreSettings
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Point ids are uuid5(namespace, key). Never change this constant: every stored id derives from it.
+KEY_NAMESPACE = uuid.UUID("23629161-7750-43c2-98ae-71e8e0e29149")
+
+
+class StoreError(RuntimeError):
+    """A cluster store cannot be opened or used as asked."""
+
+
+class StoreClosedError(StoreError):
+    """The store was closed; open a new one."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the embedded store open."""
+
+
+class DimensionMismatchError(StoreError):
+    """An existing collection was made for vectors of another length (or distance)."""
+
+
+def point_id(key: str) -> str:
+    """The engine-level point id of a chat_id or cluster_id: a stable uuid5 of the key.
+
+    Args:
+        key: The record's key.
+
+    Returns:
+        The uuid as a string (Qdrant accepts only integers and uuids as ids).
+    """
+    return str(uuid.uuid5(KEY_NAMESPACE, key))
+
+
+def collection_names(prefix: str) -> tuple[str, str]:
+    """The conversations and clusters collection names for a prefix."""
+    return f"{prefix}_conversations", f"{prefix}_clusters"
+
+
+def check_vector(vector: Vector, dim: int, what: str) -> npt.NDArray[np.float32]:
+    """Validate a vector for a cosine store and return it as a unit-length float32 array.
+
+    Cosine stores keep only the direction, so every implementation stores (and returns) the
+    normalised vector.
+
+    Args:
+        vector: The vector as given.
+        dim: The store's vector length.
+        what: Names the record in the error message (e.g. "conversation 'c1'").
+
+    Returns:
+        A new 1-D float32 array of length dim and unit norm.
+
+    Raises:
+        ValueError: wrong shape or length, non-finite values, or the zero vector.
+    """
+    arr = np.asarray(vector, dtype=np.float32)
+    if arr.ndim != 1 or arr.shape[0] != dim:
+        raise ValueError(
+            f"{what}: vector has shape {arr.shape}, but this store holds {dim}-d vectors"
+        )
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what}: vector has NaN or infinite values")
+    norm = float(np.linalg.norm(arr))
+    if norm == 0.0:
+        raise ValueError(f"{what}: the zero vector has no direction for cosine similarity")
+    return (arr / norm).astype(np.float32)
+
+
+def json_payload(payload: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """A JSON round trip of payload: what every engine gives back (tuples become lists).
+
+    Raises:
+        ValueError: the payload is not JSON-serialisable (or holds NaN).
+    """
+    try:
+        result: dict[str, Any] = json.loads(json.dumps(dict(payload), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: payload is not JSON-serialisable: {exc}") from exc
+    return result
+
+
+def encode_conversation(
+    point: ConversationPoint, dim: int
+) -> tuple[str, list[float], dict[str, Any]]:
+    """Point id, unit vector and engine payload of a conversation (user payload nested)."""
+    what = f"conversation {point.chat_id!r}"
+    vector = check_vector(point.vector, dim, what)
+    payload = {
+        "chat_id": point.chat_id,
+        "cluster_id": point.cluster_id,
+        "payload": json_payload(point.payload, what),
+    }
+    return point_id(point.chat_id), vector.tolist(), payload
+
+
+def encode_cluster(point: ClusterPoint, dim: int) -> tuple[str, list[float], dict[str, Any]]:
+    """Point id, unit centroid and engine payload of a cluster (user payload nested)."""
+    what = f"cluster {point.cluster_id!r}"
+    vector = check_vector(point.centroid, dim, what)
+    payload = {"cluster_id": point.cluster_id, "payload": json_payload(point.payload, what)}
+    return point_id(point.cluster_id), vector.tolist(), payload
+
+
+def decode_conversation(payload: Mapping[str, Any], vector: Any) -> ConversationPoint:
+    """A ConversationPoint from an engine payload and vector (as written by encode_conversation)."""
+    return ConversationPoint(
+        chat_id=str(payload["chat_id"]),
+        vector=np.asarray(vector, dtype=np.float32),
+        cluster_id=payload.get("cluster_id"),
+        payload=payload.get("payload") or {},
+    )
+
+
+def decode_cluster(payload: Mapping[str, Any], vector: Any) -> ClusterPoint:
+    """A ClusterPoint from an engine payload and vector (as written by encode_cluster)."""
+    return ClusterPoint(
+        cluster_id=str(payload["cluster_id"]),
+        centroid=np.asarray(vector, dtype=np.float32),
+        payload=payload.get("payload") or {},
+    )
+
+
+def in_input_order(keys: Sequence[str], found: Mapping[str, T]) -> list[T]:
+    """The found records for keys, in the order of keys; keys not found are left out."""
+    return [found[k] for k in keys if k in found]
+
+
+def open_store(settings: StoreSettings, dim: int) -> ClusterStore:
+    """Open the configured cluster store.
+
+    A Qdrant server when settings.qdrant_url is set, else the embedded edge store (Qdrant's
+    engine in-process) at settings.path. Only the chosen adapter's SDK is imported.
+
+    Args:
+        settings: The store section of Settings.
+        dim: Vector length of both collections (the embedder's dim).
+
+    Returns:
+        An open ClusterStore; close() it when done.
+
+    Raises:
+        StoreLockedError: the embedded store is open in another process.
+        DimensionMismatchError: existing collections hold vectors of another length.
+    """
+    if settings.qdrant_url:
+        from kura_stream.adapters.qdrant_store import QdrantClusterStore, server_client
+
+        api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+        logger.info("cluster store: Qdrant server at %s", settings.qdrant_url)
+        return QdrantClusterStore(
+            server_client(settings.qdrant_url, api_key), settings.collection_prefix, dim
+        )
+
+    from kura_stream.adapters.edge_store import EdgeClusterStore
+
+    logger.info("cluster store: embedded at %s", settings.path)
+    return EdgeClusterStore(settings.path, dim, prefix=settings.collection_prefix)
