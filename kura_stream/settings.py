@@ -22,6 +22,9 @@ class KafkaSettings(_Section):
     """Comma-separated bootstrap servers."""
     topic_conversations: str = "conversations"
     """Conversations in, one JSON Conversation per message, key = chat_id."""
+    topic_embedded: str = "conversations.embedded"
+    """Internal: summarised and embedded conversations, from the summarise to the assign
+    consumer. One partition, so exactly one assigner is active (others stand by)."""
     topic_dlq: str = "conversations.dlq"
     """Dead letters: the original bytes, the reason and the stage that refused them."""
     topic_assignments: str = "assignments"
@@ -44,6 +47,8 @@ class KafkaSettings(_Section):
     """SASL password (never logged)."""
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     """Messages larger than this go to the dead-letter topic as oversized."""
+    batch_max_records: int = Field(default=256, ge=1)
+    """Records a consumer takes per batch (bounds memory: backpressure, not buffering)."""
 
 
 class StoreSettings(_Section):

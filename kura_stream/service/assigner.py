@@ -145,6 +145,9 @@ class Assigner:
         born = born or set()
         events: list[ClusterEvent] = []
         points: list[ClusterPoint] = []
+        # Names and map positions are written by other consumers: start from what is stored.
+        for stored in self.store.get_clusters(list(cluster_ids)):
+            self.meta[stored.cluster_id] = dict(stored.payload)
         for cluster_id in cluster_ids:
             row = self.state.index_of(cluster_id)
             count = int(self.state.counts[row])

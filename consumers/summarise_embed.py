@@ -1,0 +1,70 @@
+"""Consumer: conversations -> summarise + embed -> conversations.embedded (or the DLQ).
+
+Stateless: run as many as the conversations topic has partitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+
+from consumers._kafka import publish_confirmed
+from kura_stream.service.ingest import RawRecord, ingest
+from kura_stream.service.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_BACKOFF_S = 5.0
+
+
+def register(rt: Runtime) -> None:
+    """Subscribe the summarise + embed handler on rt.broker."""
+    kafka = rt.settings.kafka
+
+    @rt.broker.subscriber(
+        kafka.topic_conversations,
+        group_id=f"{kafka.group_id}-summarise",
+        batch=True,
+        max_records=kafka.batch_max_records,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def summarise_embed(msg: KafkaMessage) -> None:
+        started = time.perf_counter()
+        raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        records = [RawRecord(value=r.value, key=r.key, timestamp_ms=r.timestamp) for r in raw]
+        try:
+            result = await ingest(
+                records,
+                summarise=rt.summarise,
+                embedder=rt.embedder,
+                max_bytes=kafka.max_message_bytes,
+                concurrency=rt.settings.llm.concurrency,
+                permanent_errors=rt.permanent_errors,
+            )
+        except Exception:
+            # Endpoint down, timeouts: nothing is committed; wait, then the batch comes again.
+            logger.exception(
+                "summarise batch failed; redelivering after %.0fs", TRANSIENT_BACKOFF_S
+            )
+            await asyncio.sleep(TRANSIENT_BACKOFF_S)
+            raise
+        await publish_confirmed(
+            rt.broker,
+            kafka.topic_embedded,
+            [(e.chat_id, e.model_dump_json().encode()) for e in result.embedded],
+        )
+        await publish_confirmed(
+            rt.broker,
+            kafka.topic_dlq,
+            [(d.key, d.model_dump_json().encode()) for d in result.dead],
+        )
+        for dead in result.dead:
+            rt.metrics.dead_letters.labels(stage=dead.stage).inc()
+        rt.dead_letters += len(result.dead)
+        rt.metrics.ingested.inc(len(result.embedded))
+        rt.metrics.batch_seconds.labels(stage="summarise").observe(time.perf_counter() - started)

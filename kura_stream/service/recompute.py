@@ -1,0 +1,328 @@
+"""Full recompute: recluster every stored embedding, rebuild the hierarchy and the map.
+
+Computed on a snapshot without blocking the stream; applied under the write lock, where
+conversations that arrived meanwhile are placed on the new centroids. Old cluster ids are
+matched to new clusters by shared members, so a cluster keeps its identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.cluster import KMeans
+
+from kura_stream.protocols import ClusterNamer, ClusterStore, ParentNamer
+from kura_stream.records import ClusterPoint, ConversationPoint
+from kura_stream.service.matching import Matching, match_clusters
+from kura_stream.stages.cluster import normalise
+from kura_stream.stages.hierarchy import Embed, build_hierarchy
+from kura_stream.stages.name import ClusterGroup, name_clusters
+from kura_stream.stages.project import UmapProjector, project_clusters
+from kura_stream.types import Cluster, ClusterEvent, ClusterEventKind, Summary
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecomputeParams:
+    """How a recompute clusters.
+
+    Attributes:
+        k: Base clusters wanted; None keeps the current number (at least 2).
+        top_level: Top-level clusters of the hierarchy.
+        min_size_shown: Clusters smaller than this are never shown by name.
+        seed: Seed of k-means, naming samples, hierarchy and map.
+    """
+
+    k: int | None = None
+    top_level: int = 10
+    min_size_shown: int = 5
+    seed: int = 0
+
+
+@dataclass
+class RecomputePlan:
+    """What a recompute computed, ready to apply."""
+
+    snapshot: dict[str, str | None]
+    base_centroids: dict[str, npt.NDArray[np.float32]]
+    labels: dict[str, str]
+    clusters: list[Cluster]
+    matching: Matching
+    events: list[ClusterEvent] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _snapshot(
+    store: ClusterStore,
+) -> tuple[list[ConversationPoint], npt.NDArray[np.float32]]:
+    points = [p for batch in store.iter_conversations(batch_size=2000) for p in batch]
+    vectors = (
+        np.stack([p.vector for p in points]).astype(np.float32)
+        if points
+        else np.zeros((0, store.dim), np.float32)
+    )
+    return points, vectors
+
+
+def _summary(point: ConversationPoint) -> Summary:
+    data = point.payload.get("summary")
+    if isinstance(data, dict):
+        return Summary.model_validate(data)
+    return Summary(chat_id=point.chat_id, summary="")
+
+
+async def plan_recompute(
+    store: ClusterStore,
+    *,
+    namer: ClusterNamer,
+    parent_namer: ParentNamer,
+    embed: Embed,
+    params: RecomputeParams,
+    request_id: str | None = None,
+) -> RecomputePlan | None:
+    """Compute new base clusters, names, hierarchy and map from a snapshot of the store.
+
+    Returns:
+        The plan, or None when the store holds fewer than two conversations.
+    """
+    started = time.perf_counter()
+    points, vectors = await asyncio.to_thread(_snapshot, store)
+    if len(points) < 2:
+        return None
+    old = {p.chat_id: p.cluster_id for p in points}
+    stored = {c.cluster_id: c for c in store.list_clusters()}
+    base_old = {cid: c for cid, c in stored.items() if int(c.payload.get("level") or 0) == 0}
+    k = params.k or max(2, len([cid for cid in base_old if cid in set(old.values())]))
+    k = min(k, len(points))
+    init = _initial_centroids(vectors, [c.centroid for c in base_old.values()], k, params.seed)
+    model = await asyncio.to_thread(
+        lambda: KMeans(n_clusters=k, init=init, n_init=1, random_state=params.seed).fit(
+            normalise(vectors)
+        )
+    )
+    raw_labels = [int(x) for x in model.labels_]
+    matching = match_clusters(old, dict(zip(old, raw_labels, strict=True)))
+    labels = {chat_id: matching.ids[lbl] for chat_id, lbl in zip(old, raw_labels, strict=True)}
+
+    members: dict[str, list[int]] = {}
+    for i, chat_id in enumerate(old):
+        members.setdefault(labels[chat_id], []).append(i)
+    groups = [
+        ClusterGroup(
+            cluster_id=cid,
+            members=[_summary(points[i]) for i in rows],
+            vectors=vectors[rows],
+        )
+        for cid, rows in members.items()
+    ]
+    keep_names = {
+        cid: base_old[cid].payload
+        for cid in members
+        if cid in base_old and base_old[cid].payload.get("name")
+    }
+    to_name = [g for g in groups if g.cluster_id not in keep_names]
+    named = await name_clusters(to_name, namer=namer, seed=params.seed) if to_name else []
+    labels_by_id = {n.cluster_id: n.label for n in named}
+    base: list[Cluster] = []
+    centroids: dict[str, npt.NDArray[np.float32]] = {}
+    for g in groups:
+        centre = normalise(g.vectors.mean(axis=0, keepdims=True))[0]
+        centroids[g.cluster_id] = centre
+        if g.cluster_id in keep_names:
+            p = keep_names[g.cluster_id]
+            name, description, slug = (
+                str(p["name"]),
+                str(p.get("description", "")),
+                str(p.get("slug", "")),
+            )
+        else:
+            label = labels_by_id[g.cluster_id]
+            name, description, slug = label.name, label.description, label.slug
+        base.append(
+            Cluster(
+                id=g.cluster_id, name=name, description=description, slug=slug, count=len(g.members)
+            )
+        )
+    hierarchy = await build_hierarchy(
+        base, centroids, namer=parent_namer, embed=embed, max_top=params.top_level, seed=params.seed
+    )
+    projector = UmapProjector(seed=params.seed)
+    clusters = await asyncio.to_thread(
+        project_clusters, hierarchy.clusters, hierarchy.centroids, projector=projector
+    )
+    plan = RecomputePlan(
+        snapshot=old,
+        base_centroids=centroids,
+        labels=labels,
+        clusters=list(clusters),
+        matching=matching,
+        seconds=time.perf_counter() - started,
+    )
+    plan.events = _events(plan, request_id, named_ids=set(labels_by_id), kept=set(keep_names))
+    return plan
+
+
+def _initial_centroids(
+    vectors: npt.NDArray[np.float32],
+    old: Sequence[npt.NDArray[np.float32]],
+    k: int,
+    seed: int,
+) -> npt.NDArray[np.float32]:
+    """Old centroids first (stable identities), then k-means++-style far points to fill k."""
+    rng = np.random.default_rng(seed)
+    unit = normalise(vectors)
+    chosen = [np.asarray(c, np.float32) for c in old[:k]]
+    if not chosen:
+        chosen = [unit[int(rng.integers(len(unit)))]]
+    while len(chosen) < k:
+        sims = unit @ np.stack(chosen).T
+        distance = np.clip(1.0 - sims.max(axis=1), 0.0, None) ** 2
+        total = float(distance.sum())
+        pick = (
+            int(rng.choice(len(unit), p=distance / total))
+            if total > 0
+            else int(rng.integers(len(unit)))
+        )
+        chosen.append(unit[pick])
+    return np.stack(chosen).astype(np.float32)
+
+
+def _events(
+    plan: RecomputePlan, request_id: str | None, *, named_ids: set[str], kept: set[str]
+) -> list[ClusterEvent]:
+    counts = {c.id: c.count for c in plan.clusters}
+    names = {c.id: c.name for c in plan.clusters}
+    events: list[ClusterEvent] = []
+    for cid in plan.matching.created:
+        events.append(
+            ClusterEvent(
+                kind=ClusterEventKind.CREATED,
+                cluster_id=cid,
+                count=counts[cid],
+                name=names[cid],
+                request_id=request_id,
+            )
+        )
+    for new_id, old_id in plan.matching.split_from.items():
+        events.append(
+            ClusterEvent(
+                kind=ClusterEventKind.SPLIT,
+                cluster_id=old_id,
+                related=(new_id,),
+                count=counts.get(old_id),
+                request_id=request_id,
+            )
+        )
+    for old_id, new_id in plan.matching.merged_into.items():
+        events.append(
+            ClusterEvent(
+                kind=ClusterEventKind.MERGED,
+                cluster_id=new_id,
+                related=(old_id,),
+                count=counts.get(new_id),
+                request_id=request_id,
+            )
+        )
+    for cid in sorted(named_ids - set(plan.matching.created) - set(plan.matching.split_from)):
+        events.append(
+            ClusterEvent(
+                kind=ClusterEventKind.RENAMED,
+                cluster_id=cid,
+                name=names[cid],
+                count=counts[cid],
+                request_id=request_id,
+            )
+        )
+    top = sum(1 for c in plan.clusters if c.parent_id is None)
+    events.append(
+        ClusterEvent(
+            kind=ClusterEventKind.HIERARCHY_UPDATED,
+            request_id=request_id,
+            detail={"clusters": len(plan.clusters), "top_level": top},
+        )
+    )
+    events.append(
+        ClusterEvent(
+            kind=ClusterEventKind.MAP_UPDATED,
+            request_id=request_id,
+            detail={"points": len(plan.clusters)},
+        )
+    )
+    return events  # fmt: skip
+
+
+def apply_recompute(store: ClusterStore, plan: RecomputePlan) -> int:
+    """Write a plan: cluster records replaced, every conversation's cluster_id updated.
+
+    Conversations stored after the snapshot are placed on the nearest new base centroid.
+    Call under the write lock, then reload the assigner.
+
+    Returns:
+        The number of conversations that arrived during the recompute.
+    """
+    ids = list(plan.base_centroids)
+    matrix = np.stack([plan.base_centroids[i] for i in ids])
+    changed: list[ConversationPoint] = []
+    late = 0
+    for batch in store.iter_conversations(batch_size=2000):
+        for p in batch:
+            target = plan.labels.get(p.chat_id)
+            if target is None:
+                late += 1
+                target = ids[int(np.argmax(matrix @ normalise(p.vector[None, :])[0]))]
+            if target != p.cluster_id:
+                changed.append(
+                    ConversationPoint(
+                        chat_id=p.chat_id, vector=p.vector, cluster_id=target, payload=p.payload
+                    )
+                )
+    for start in range(0, len(changed), 2000):
+        store.upsert_conversations(changed[start : start + 2000])
+    counts: dict[str, int] = {}
+    for batch in store.iter_conversations(batch_size=2000):
+        for p in batch:
+            if p.cluster_id is not None:
+                counts[p.cluster_id] = counts.get(p.cluster_id, 0) + 1
+    previous = {c.cluster_id: dict(c.payload) for c in store.list_clusters()}
+    records = []
+    for c in plan.clusters:
+        payload: dict[str, Any] = {
+            **previous.get(c.id, {}),
+            **c.model_dump(mode="json", exclude={"id"}),
+        }
+        if c.level == 0:
+            payload["count"] = counts.get(c.id, 0)
+            payload.setdefault("named_count", payload["count"])
+            payload.setdefault("announced_count", payload["count"])
+        centroid = plan.base_centroids.get(c.id)
+        if centroid is None:
+            centroid = _meta_centroid(c.id, plan)
+        records.append(ClusterPoint(cluster_id=c.id, centroid=centroid, payload=payload))
+    store.upsert_clusters(records)
+    stale = [cid for cid in previous if cid not in {c.id for c in plan.clusters}]
+    store.delete_clusters(stale)
+    return late  # fmt: skip
+
+
+def _meta_centroid(cluster_id: str, plan: RecomputePlan) -> npt.NDArray[np.float32]:
+    children: dict[str | None, list[Cluster]] = {}
+    for c in plan.clusters:
+        children.setdefault(c.parent_id, []).append(c)
+    total = np.zeros_like(next(iter(plan.base_centroids.values())), dtype=np.float64)
+    stack = [cluster_id]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child.id in plan.base_centroids:
+                total += plan.base_centroids[child.id] * max(child.count, 1)
+            else:
+                stack.append(child.id)
+    unit: npt.NDArray[np.float32] = normalise(total[None, :].astype(np.float32))[0]
+    return unit

@@ -1,0 +1,54 @@
+"""Everything a running consumer needs, built once by the composition root."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from faststream.kafka import KafkaBroker
+
+from kura_stream.protocols import ClusterNamer, ClusterStore, Embedder, ParentNamer
+from kura_stream.service.api_models import RecomputeStatus
+from kura_stream.service.assigner import Assigner
+from kura_stream.service.ingest import SummariseOne
+from kura_stream.service.metrics import ServiceMetrics
+from kura_stream.settings import Settings
+
+
+@dataclass
+class Runtime:
+    """The collaborators of the consumers, and the little state they share in one process.
+
+    Attributes:
+        settings: The configuration.
+        broker: The FastStream Kafka broker the consumers subscribe and publish through.
+        store: Conversations and clusters.
+        embedder: Embeds summaries.
+        summarise: Summarises one conversation.
+        permanent_errors: Exceptions of summarise that dead-letter a record.
+        namer: Names base clusters.
+        parent_namer: Names meta clusters.
+        assigner: Incremental clustering over the store.
+        metrics: Prometheus metrics.
+        write_lock: Serialises the assigner's and the recompute's writes.
+        recomputes: Known recompute requests by id.
+        started_at: When the service started.
+    """
+
+    settings: Settings
+    broker: KafkaBroker
+    store: ClusterStore
+    embedder: Embedder
+    summarise: SummariseOne
+    permanent_errors: tuple[type[Exception], ...]
+    namer: ClusterNamer
+    parent_namer: ParentNamer
+    assigner: Assigner
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    recomputes: dict[str, RecomputeStatus] = field(default_factory=dict)
+    dead_letters: int = 0
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    last_recompute_at: datetime | None = None
+    conversations_since_recompute: int = 0
