@@ -1,0 +1,125 @@
+"""The batch pipeline behind `kura-stream batch`: Kura's stages over a file, with timings."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from kura_stream import api
+from kura_stream.bootstrap import Insight
+from kura_stream.cache import Cache
+from kura_stream.checkpoints import CheckpointStore
+from kura_stream.export import ExportPaths, export_batch
+from kura_stream.privacy import scrub_conversation
+from kura_stream.types import Cluster, Conversation, Summary
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total)."""
+
+
+@dataclass
+class BatchResult:
+    """What a batch run produced, and how long each stage took (seconds)."""
+
+    summaries: list[Summary]
+    clusters: list[Cluster]
+    assignments: dict[str, str | None]
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    paths: ExportPaths | None = None
+
+
+async def run_batch(
+    conversations: Sequence[Conversation],
+    *,
+    insight: Insight,
+    out: Path,
+    cache_path: Path,
+    min_size_shown: int,
+    max_top: int = 10,
+    concurrency: int = 2,
+    checkpoint_format: Literal["jsonl", "parquet"] = "jsonl",
+    progress: Progress | None = None,
+) -> BatchResult:
+    """Summarise, cluster, name, build the hierarchy and the map, and export to `out`."""
+    cache = Cache(cache_path)
+    checkpoints = CheckpointStore(out / "checkpoints", format=checkpoint_format)
+    timings: dict[str, float] = {}
+    failures: list[tuple[str, str]] = []
+    clock = time.perf_counter()
+    scrubbed = [scrub_conversation(c) for c in conversations]
+
+    def summary_progress(done: int, total: int) -> None:
+        if progress is not None:
+            progress("summarise", done, total)
+
+    summaries = await api.summarise_conversations(
+        scrubbed,
+        model=insight.summariser,
+        cache=cache,
+        checkpoint_manager=checkpoints,
+        concurrency=concurrency,
+        progress=summary_progress,
+        on_failure=failures.extend,
+    )
+    timings["summarise"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    base = await api.generate_base_clusters_from_conversation_summaries(
+        summaries,
+        embedder=insight.embedder,
+        namer=insight.namer,
+        cache=cache,
+        checkpoint_manager=checkpoints,
+    )
+    timings["cluster+name"] = time.perf_counter() - clock
+    if progress is not None:
+        progress("cluster+name", len(base), len(base))
+    clock = time.perf_counter()
+    meta = await api.reduce_clusters_from_base_clusters(
+        base,
+        embedder=insight.embedder,
+        parent_namer=insight.parent_namer,
+        summaries=summaries,
+        cache=cache,
+        checkpoint_manager=checkpoints,
+        max_top=max_top,
+    )
+    timings["hierarchy"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    placed = await api.reduce_dimensionality_from_clusters(
+        meta,
+        embedder=insight.embedder,
+        summaries=summaries,
+        base_clusters=base,
+        cache=cache,
+        checkpoint_manager=checkpoints,
+    )
+    timings["map"] = time.perf_counter() - clock
+    assignments: dict[str, str | None] = {s.chat_id: None for s in summaries}
+    for b in base:
+        for chat_id in b.chat_ids:
+            assignments[chat_id] = b.id
+    clock = time.perf_counter()
+    paths = export_batch(
+        out,
+        clusters=placed,
+        assignments=assignments,
+        summaries=summaries,
+        conversations=scrubbed,
+        min_size_shown=min_size_shown,
+    )
+    timings["export"] = time.perf_counter() - clock
+    return BatchResult(
+        summaries=summaries,
+        clusters=placed,
+        assignments=assignments,
+        failures=failures,
+        timings=timings,
+        paths=paths,
+    )

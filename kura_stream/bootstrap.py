@@ -1,0 +1,84 @@
+"""The one composition root: Settings -> adapters -> stages -> a service runtime."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from threadpoolctl import threadpool_limits
+
+from kura_stream.protocols import ClusterNamer, ClusterStore, Embedder, ParentNamer, Summariser
+from kura_stream.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def limit_blas_threads() -> None:
+    """One BLAS thread: small matrix products beside other busy work were 100x slower with more."""
+    threadpool_limits(limits=1, user_api="blas")
+
+
+@dataclass(frozen=True)
+class Insight:
+    """The stages' collaborators: a summariser, namers and the embedder."""
+
+    embedder: Embedder
+    summariser: Summariser
+    namer: ClusterNamer
+    parent_namer: ParentNamer
+    permanent_errors: tuple[type[Exception], ...]
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The configured embedder (model files must have been fetched)."""
+    from kura_stream.adapters.embedders.factory import make_embedder
+
+    return make_embedder(settings)
+
+
+def build_insight(
+    settings: Settings, *, offline: bool, embedder: Embedder | None = None
+) -> Insight:
+    """Summariser and namers: the LLM ones, or the offline ones that need no LLM.
+
+    Args:
+        settings: Configuration.
+        offline: Use no LLM at all.
+        embedder: Reuse an embedder already built.
+    """
+    from kura_stream.service.ingest import BadRecord
+    from kura_stream.stages.summarise import SummaryError
+
+    embedder = embedder or build_embedder(settings)
+    if offline:
+        from kura_stream.stages.offline_namer import OfflineClusterNamer
+        from kura_stream.stages.offline_parent_namer import OfflineParentNamer
+        from kura_stream.stages.offline_summary import OfflineSummariser
+
+        return Insight(
+            embedder=embedder,
+            summariser=OfflineSummariser(embedder=embedder),
+            namer=OfflineClusterNamer(),
+            parent_namer=OfflineParentNamer(),
+            permanent_errors=(BadRecord, SummaryError),
+        )
+    from kura_stream.adapters.llm_client import make_instructor_client
+    from kura_stream.stages.llm_namers import LLMClusterNamer, LLMParentNamer
+    from kura_stream.stages.summarise import LLMSummariser
+
+    client = make_instructor_client(settings.llm, mode=settings.llm.mode)
+    model = settings.llm.model
+    return Insight(
+        embedder=embedder,
+        summariser=LLMSummariser.from_settings(client, settings.llm),
+        namer=LLMClusterNamer(client, model=model),
+        parent_namer=LLMParentNamer(client, model=model),
+        permanent_errors=(BadRecord, SummaryError),
+    )
+
+
+def build_store(settings: Settings, dim: int) -> ClusterStore:
+    """The configured cluster store: a Qdrant server, or the embedded durable one."""
+    from kura_stream.adapters.stores import open_store
+
+    return open_store(settings.store, dim)

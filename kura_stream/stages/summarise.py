@@ -1,0 +1,356 @@
+"""The summarise stage, and LLMSummariser: Clio's facet extraction with a bounded prompt."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import instructor
+from pydantic import ValidationError
+
+from kura_stream.cache import Cache, make_key
+from kura_stream.privacy import scrub, scrub_conversation
+from kura_stream.protocols import Summariser
+from kura_stream.settings import LLMSettings
+from kura_stream.stages.llm_calls import (
+    LLMCallError,
+    RetryPolicy,
+    cut_end,
+    cut_start,
+    estimate_tokens,
+    structured_call,
+)
+from kura_stream.stages.prompts import ClioFacets, FacetSpec, SummaryPrompt, response_model
+from kura_stream.types import SCHEMA_VERSION, Conversation, DeadLetter, MetadataValue, Summary
+
+logger = logging.getLogger(__name__)
+
+CACHE_NAMESPACE = "summary"
+_NO_ERROR = re.compile(r"(?i)^(?:none|n/?a|nothing|no(?:ne)?\b.*errors?.*|-)\W*$")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
+
+
+class SummaryError(Exception):
+    """A conversation could not be summarised (after retries); `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def render_conversation(conversation: Conversation, max_tokens: int) -> tuple[str, bool]:
+    """The conversation as <message> lines, cut to max_tokens keeping its start and its end.
+
+    The start holds the user's request, the end how it turned out (errors, frustration), so
+    60% of the budget goes to the start and the rest to the end, with a marker between.
+
+    Args:
+        conversation: The (scrubbed) conversation.
+        max_tokens: Budget in estimated tokens (see estimate_tokens).
+
+    Returns:
+        The rendered text and whether anything was cut.
+    """
+    text = "\n".join(f"<message>{m.role}: {m.content}</message>" for m in conversation.messages)
+    total = estimate_tokens(text)
+    if total <= max_tokens:
+        return text, False
+    budget = max(2, max_tokens - 16)
+    head = cut_start(text, budget * 3 // 5)
+    tail = cut_end(text, budget - estimate_tokens(head))
+    omitted = max(0, total - estimate_tokens(head) - estimate_tokens(tail))
+    return f"{head}\n[... about {omitted} tokens omitted ...]\n{tail}", True
+
+
+def first_sentences(text: str, n: int = 2, max_chars: int = 400) -> str:
+    """The first n sentences of text on one line, at most max_chars."""
+    line = " ".join(text.split())
+    line = " ".join(_SENTENCE_END.split(line)[:n])
+    return line if len(line) <= max_chars else line[: max_chars - 3].rsplit(" ", 1)[0] + "..."
+
+
+def _clean(text: str, max_chars: int = 300) -> str | None:
+    line = scrub(" ".join(text.split()))
+    if len(line) > max_chars:
+        line = line[: max_chars - 3].rsplit(" ", 1)[0] + "..."
+    return line or None
+
+
+def _scrub_facet(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [scrub(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+class LLMSummariser:
+    """Implements Summariser with an LLM through instructor (Clio's extraction prompt).
+
+    The conversation is scrubbed of personal data before it is rendered, cut to a token
+    budget (start and end kept), and every text the model returns is scrubbed again.
+    """
+
+    def __init__(
+        self,
+        client: instructor.AsyncInstructor,
+        *,
+        model: str,
+        prompt: SummaryPrompt | None = None,
+        facets: Sequence[FacetSpec] = (),
+        max_conversation_tokens: int = 2500,
+        max_output_tokens: int = 400,
+        temperature: float = 0.2,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        """Create the summariser.
+
+        Args:
+            client: An async instructor client (Mode.TOOLS or MD_JSON).
+            model: Model name sent with each request; part of `name`.
+            prompt: The prompt's texts and version.
+            facets: Extra facets to extract; their answers land in Summary.facets.
+            max_conversation_tokens: Budget of the rendered conversation (estimated tokens).
+            max_output_tokens: Ceiling on generated tokens per call.
+            temperature: Sampling temperature (Clio: 0.2).
+            retry: Retry policy; the default re-asks twice and tries transport failures 4x.
+        """
+        names = [f.name for f in facets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate facet names: {names}")
+        if max_conversation_tokens < 64:
+            raise ValueError("max_conversation_tokens must be at least 64")
+        prompt = prompt or SummaryPrompt()
+        self._client = client
+        self.model = model
+        self.prompt = prompt
+        self.facets = tuple(facets)
+        self.max_conversation_tokens = max_conversation_tokens
+        self.max_output_tokens = max_output_tokens
+        self.temperature = temperature
+        self.retry = retry or RetryPolicy()
+        self._response_model = response_model(self.facets)
+        identity = json.dumps(
+            [
+                prompt.system,
+                prompt.instructions,
+                [f.model_dump() for f in self.facets],
+                max_conversation_tokens,
+                temperature,
+            ]
+        )
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+        self._name = f"llm:{model}:{prompt.version}-{digest}:s{SCHEMA_VERSION}"
+
+    @classmethod
+    def from_settings(
+        cls,
+        client: instructor.AsyncInstructor,
+        settings: LLMSettings,
+        *,
+        facets: Sequence[FacetSpec] = (),
+        max_conversation_tokens: int = 2500,
+    ) -> LLMSummariser:
+        """A summariser for settings.model whose retries follow settings.max_retries."""
+        retry = RetryPolicy(
+            validation_retries=settings.max_retries, attempts=settings.max_retries + 1
+        )
+        return cls(
+            client,
+            model=settings.model,
+            facets=facets,
+            max_conversation_tokens=max_conversation_tokens,
+            retry=retry,
+        )
+
+    @property
+    def name(self) -> str:
+        """llm:<model>:<prompt version>-<digest of prompt, facets, budget>:s<schema version>."""
+        return self._name
+
+    def build_messages(self, conversation: Conversation) -> list[dict[str, str]]:
+        """The chat messages for an already scrubbed conversation (bounded by the budget)."""
+        rendered, cut = render_conversation(conversation, self.max_conversation_tokens)
+        return self.prompt.messages(rendered, cut=cut, facets=self.facets)
+
+    async def summarise(self, conversation: Conversation) -> Summary:
+        """Summarise one conversation.
+
+        Raises:
+            SummaryError: no valid answer after retries; `reason` says why.
+        """
+        clean = scrub_conversation(conversation)
+        try:
+            out = await structured_call(
+                self._client,
+                self._response_model,
+                self.build_messages(clean),
+                model=self.model,
+                policy=self.retry,
+                temperature=self.temperature,
+                max_tokens=self.max_output_tokens,
+                what=f"summary of {conversation.chat_id}",
+            )
+        except LLMCallError as exc:
+            raise SummaryError(exc.reason) from exc
+        return self._to_summary(out, clean)
+
+    def _to_summary(self, out: ClioFacets, clean: Conversation) -> Summary:
+        languages = dict.fromkeys(
+            s for s in (" ".join(lang.lower().split()) for lang in out.languages) if s
+        )
+        errors = [e for e in (_clean(x) for x in out.assistant_errors) if e]
+        facets = {f.name: _scrub_facet(getattr(out, f.name)) for f in self.facets}
+        return Summary(
+            chat_id=clean.chat_id,
+            summary=scrub(first_sentences(out.summary)) or "(no summary)",
+            request=_clean(out.request),
+            task=_clean(out.task),
+            topic=_clean(out.topic, 120),
+            languages=tuple(list(languages)[:10]),
+            concerning_score=out.concerning_score,
+            user_frustration=out.user_frustration,
+            assistant_errors=tuple(e for e in errors if not _NO_ERROR.match(e))[:10],
+            facets=facets,
+            metadata=dict(clean.metadata),
+            summariser=self.name,
+        )
+
+
+@dataclass(frozen=True)
+class SummariseResult:
+    """The outcome of summarising a batch, both in input order.
+
+    Attributes:
+        summaries: The conversations summarised (from the cache or the summariser).
+        failures: (chat_id, reason) of every conversation that could not be summarised.
+        cache_hits: How many summaries came from the cache.
+    """
+
+    summaries: list[Summary] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    cache_hits: int = 0
+
+
+def conversation_content(conversation: Conversation) -> str:
+    """What a summary depends on: the messages' roles and texts (not ids, times or metadata)."""
+    pairs = [[m.role, m.content] for m in conversation.messages]
+    return json.dumps(pairs, ensure_ascii=False, separators=(",", ":"))
+
+
+def summary_cache_key(conversation: Conversation, summariser: Summariser) -> str:
+    """The cache key of a conversation's summary: content hash + summariser identity."""
+    return make_key(CACHE_NAMESPACE, conversation_content(conversation), producer=summariser.name)
+
+
+def _scrubbed_metadata(conversation: Conversation) -> dict[str, MetadataValue]:
+    out: dict[str, MetadataValue] = {}
+    for k, v in conversation.metadata.items():
+        out[k] = _scrub_facet(v)
+    return out
+
+
+def _for(summary: Summary, conversation: Conversation) -> Summary:
+    """A summary of the same content, re-addressed to this conversation and its metadata."""
+    if summary.chat_id == conversation.chat_id and summary.metadata == conversation.metadata:
+        return summary
+    update = {"chat_id": conversation.chat_id, "metadata": _scrubbed_metadata(conversation)}
+    return summary.model_copy(update=update)
+
+
+def dead_letter(conversation: Conversation, reason: str) -> DeadLetter:
+    """A dead letter for a conversation the stage could not summarise."""
+    return DeadLetter(
+        original=conversation.model_dump_json().encode(),
+        reason=reason,
+        stage="summarise",
+        key=conversation.chat_id,
+    )
+
+
+async def summarise(
+    conversations: Sequence[Conversation],
+    *,
+    summariser: Summariser,
+    cache: Cache | None = None,
+    concurrency: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> SummariseResult:
+    """Summarise conversations, reading and filling the cache, with bounded concurrency.
+
+    Conversations with the same messages are summarised once. Every conversation ends up in
+    exactly one of `summaries` or `failures`: a SummaryError keeps its reason, any other
+    exception is logged and kept as "<type>: <message>".
+
+    Args:
+        conversations: The conversations, in any number.
+        summariser: The Summariser (LLM or offline).
+        cache: Where summaries are kept across runs (key: content hash + summariser.name).
+        concurrency: At most this many summariser calls at once.
+        progress: Called as progress(done, total) after each conversation is settled.
+
+    Returns:
+        Summaries and failures, each in input order.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be >= 1")
+    keys = [summary_cache_key(c, summariser) for c in conversations]
+    cached = cache.get_many_json(keys) if cache is not None else {}
+    outcome: dict[str, Summary | str] = {}
+    for key, conv in zip(keys, conversations, strict=True):
+        value = cached.get(key)
+        if isinstance(value, dict) and key not in outcome:
+            try:
+                outcome[key] = Summary.model_validate({**value, "chat_id": conv.chat_id})
+            except ValidationError:
+                logger.warning("cached summary %s does not validate; recomputed", key[:12])
+    hits = sum(1 for k in keys if k in outcome)
+    total, done = len(conversations), hits
+    if progress is not None and hits:
+        progress(done, total)
+
+    semaphore = asyncio.Semaphore(concurrency)
+    copies = collections.Counter(keys)
+
+    async def run(key: str, conv: Conversation) -> None:
+        nonlocal done
+        async with semaphore:
+            try:
+                summary = await summariser.summarise(conv)
+            except SummaryError as exc:
+                outcome[key] = exc.reason
+            except Exception as exc:  # a stream goes on: the failure is kept as data
+                logger.exception("summariser %s crashed on %s", summariser.name, conv.chat_id)
+                outcome[key] = f"{type(exc).__name__}: {exc}"
+            else:
+                outcome[key] = summary
+                if cache is not None:
+                    value = summary.model_dump(mode="json", exclude={"chat_id", "metadata"})
+                    cache.set_json(key, value, namespace=CACHE_NAMESPACE)
+        done += copies[key]
+        if progress is not None:
+            progress(done, total)
+
+    todo: dict[str, Conversation] = {}
+    for key, conv in zip(keys, conversations, strict=True):
+        if key not in outcome and key not in todo:
+            todo[key] = conv
+    await asyncio.gather(*(run(k, c) for k, c in todo.items()))
+
+    result = SummariseResult(cache_hits=hits)
+    for key, conv in zip(keys, conversations, strict=True):
+        got = outcome[key]
+        if isinstance(got, Summary):
+            result.summaries.append(_for(got, conv))
+        else:
+            result.failures.append((conv.chat_id, got))
+    if result.failures:
+        logger.warning("%d of %d conversations not summarised", len(result.failures), total)
+    return result
