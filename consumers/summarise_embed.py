@@ -36,7 +36,15 @@ def register(rt: Runtime) -> None:
     async def summarise_embed(msg: KafkaMessage) -> None:
         started = time.perf_counter()
         raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-        records = [RawRecord(value=r.value, key=r.key, timestamp_ms=r.timestamp) for r in raw]
+        records = [
+            RawRecord(
+                value=r.value,
+                key=r.key,
+                timestamp_ms=r.timestamp,
+                source=f"{r.topic}/{r.partition}/{r.offset}",
+            )
+            for r in raw
+        ]
         try:
             result = await ingest(
                 records,

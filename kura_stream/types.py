@@ -136,6 +136,12 @@ class DeadLetter(_Record):
     reason: str
     stage: str
     key: str | None = None
+    size: int | None = None
+    """Size of the original record in bytes (it may be cut, see `truncated`)."""
+    truncated: bool = False
+    """True when `original` holds only the first bytes of an oversized record."""
+    source: str | None = None
+    """Where the original still is: topic/partition/offset."""
     at: datetime = Field(default_factory=utcnow)
 
     @classmethod

@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures_kafka", "tests.fixtures_llm"]
+pytest_plugins = ["tests.fixtures_kafka", "tests.fixtures_llm", "tests.fixtures_models"]

@@ -153,3 +153,38 @@ async def ensure_topics(
         return created
     finally:
         await admin.close()
+
+
+async def consumer_lag(
+    bootstrap: str,
+    group_id: str,
+    topic: str,
+    *,
+    client_kwargs: Mapping[str, object] | None = None,
+) -> int:
+    """Messages in topic not yet committed by group_id (all of them if it never committed)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    kwargs = {**(client_kwargs or {}), "bootstrap_servers": bootstrap}
+    admin = AIOKafkaAdminClient(**kwargs)
+    consumer = AIOKafkaConsumer(**kwargs, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches metadata, so partitions_for_topic knows the topic
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return 0
+        ends = await consumer.end_offsets(tps)
+        begins = await consumer.beginning_offsets(tps)
+        committed = await admin.list_consumer_group_offsets(group_id, partitions=tps)
+        lag = 0
+        for tp in tps:
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else begins[tp]
+            lag += max(ends[tp] - done, 0)
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()

@@ -31,11 +31,13 @@ class RawRecord:
         value: The message bytes (None for a tombstone).
         key: The message key, if any.
         timestamp_ms: The record's Kafka timestamp.
+        source: topic/partition/offset, for dead letters.
     """
 
     value: bytes | None
     key: bytes | None = None
     timestamp_ms: int | None = None
+    source: str | None = None
 
 
 @dataclass
@@ -157,7 +159,21 @@ async def ingest(
     return result
 
 
+DEAD_LETTER_KEEP_BYTES = 256 * 1024
+"""An oversized original is cut to this in its dead letter (base64 must fit the DLQ topic);
+the whole record stays in the source topic at `source`."""
+
+
 def _dead(record: RawRecord, reason: str, stage: str) -> DeadLetter:
-    logger.warning("dead letter at %s: %s", stage, reason)
+    logger.warning("dead letter at %s (%s): %s", stage, record.source, reason)
     key = record.key.decode("utf-8", "replace") if record.key else None
-    return DeadLetter(original=record.value or b"", reason=reason, stage=stage, key=key)
+    value = record.value or b""
+    return DeadLetter(
+        original=value[:DEAD_LETTER_KEEP_BYTES],
+        reason=reason,
+        stage=stage,
+        key=key,
+        size=len(value),
+        truncated=len(value) > DEAD_LETTER_KEEP_BYTES,
+        source=record.source,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.cluster import KMeans
 
 from kura_stream.protocols import ClusterNamer, ClusterStore, ParentNamer
 from kura_stream.records import ClusterPoint, ConversationPoint
@@ -35,13 +35,16 @@ class RecomputeParams:
     """How a recompute clusters.
 
     Attributes:
-        k: Base clusters wanted; None keeps the current number (at least 2).
+        k: Base clusters wanted; None: the current number, but at least one per
+            `per_cluster` conversations (the stream leaves diverse traffic mostly in outliers).
+        per_cluster: Conversations per base cluster when k is derived.
         top_level: Top-level clusters of the hierarchy.
         min_size_shown: Clusters smaller than this are never shown by name.
         seed: Seed of k-means, naming samples, hierarchy and map.
     """
 
     k: int | None = None
+    per_cluster: int = 25
     top_level: int = 10
     min_size_shown: int = 5
     seed: int = 0
@@ -100,15 +103,12 @@ async def plan_recompute(
     old = {p.chat_id: p.cluster_id for p in points}
     stored = {c.cluster_id: c for c in store.list_clusters()}
     base_old = {cid: c for cid, c in stored.items() if int(c.payload.get("level") or 0) == 0}
-    k = params.k or max(2, len([cid for cid in base_old if cid in set(old.values())]))
+    current = len([cid for cid in base_old if cid in set(old.values())])
+    k = params.k or max(2, current, math.ceil(len(points) / params.per_cluster))
     k = min(k, len(points))
     init = _initial_centroids(vectors, [c.centroid for c in base_old.values()], k, params.seed)
-    model = await asyncio.to_thread(
-        lambda: KMeans(n_clusters=k, init=init, n_init=1, random_state=params.seed).fit(
-            normalise(vectors)
-        )
-    )
-    raw_labels = [int(x) for x in model.labels_]
+    labels_array = await asyncio.to_thread(spherical_kmeans, normalise(vectors), init)
+    raw_labels = [int(x) for x in labels_array]
     matching = match_clusters(old, dict(zip(old, raw_labels, strict=True)))
     labels = {chat_id: matching.ids[lbl] for chat_id, lbl in zip(old, raw_labels, strict=True)}
 
@@ -168,6 +168,28 @@ async def plan_recompute(
     )
     plan.events = _events(plan, request_id, named_ids=set(labels_by_id), kept=set(keep_names))
     return plan
+
+
+def spherical_kmeans(
+    unit: npt.NDArray[np.float32], init: npt.NDArray[np.float32], *, max_iter: int = 50
+) -> npt.NDArray[np.intp]:
+    """k-means on the sphere: assign by cosine to unit centroids, recentre on normalised means.
+
+    The same rule the live assigner uses, so a recompute started from converged centroids on
+    unchanged data changes nothing. Empty clusters keep their previous centroid.
+    """
+    centroids = normalise(init)
+    labels: npt.NDArray[np.intp] = np.argmax(unit @ centroids.T, axis=1)
+    for _ in range(max_iter):
+        sums = np.zeros_like(centroids, dtype=np.float64)
+        np.add.at(sums, labels, unit)
+        filled = np.linalg.norm(sums, axis=1) > 0
+        centroids[filled] = normalise(sums[filled].astype(np.float32))
+        new_labels = np.argmax(unit @ centroids.T, axis=1)
+        if np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+    return labels
 
 
 def _initial_centroids(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -32,6 +33,7 @@ class Runtime:
         assigner: Incremental clustering over the store.
         metrics: Prometheus metrics.
         write_lock: Serialises the assigner's and the recompute's writes.
+        recompute_lock: One recompute at a time.
         recomputes: Known recompute requests by id.
         started_at: When the service started.
     """
@@ -47,8 +49,13 @@ class Runtime:
     assigner: Assigner
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    recompute_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     recomputes: dict[str, RecomputeStatus] = field(default_factory=dict)
     dead_letters: int = 0
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     last_recompute_at: datetime | None = None
     conversations_since_recompute: int = 0
+    lag: int = 0
+    broker_ok: bool = True
+    store_ok: bool = True
+    history: dict[str, deque[int]] = field(default_factory=dict)

@@ -40,7 +40,7 @@ class AssignParams:
     """
 
     join_similarity: float = 0.55
-    birth_similarity: float = 0.6
+    birth_similarity: float = 0.65
     min_birth_size: int = 5
     max_outlier_pool: int = 5000
 

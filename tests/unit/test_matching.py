@@ -10,7 +10,9 @@ def test_unchanged_clusters_keep_their_ids() -> None:
     new = {f"a{i}": 1 for i in range(10)} | {f"b{i}": 0 for i in range(10)}
     m = match_clusters(old, new)
     assert m.ids == {1: "A", 0: "B"}
-    assert not m.created and not m.split_from and not m.merged_into
+    assert not m.created
+    assert not m.split_from
+    assert not m.merged_into
 
 
 def test_outliers_forming_a_cluster_is_a_creation() -> None:

@@ -1,0 +1,167 @@
+"""Consumer: commands (recompute, rename) -> full recompute or rename -> cluster events.
+
+Recomputes also run on a schedule (time, or conversations since the last one); see
+`recompute_scheduler`. One runs at a time; a request during a run waits for the next turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+from faststream.middlewares import AckPolicy
+
+from consumers._kafka import publish_confirmed
+from kura_stream.records import ClusterPoint
+from kura_stream.service.api_models import RecomputeStatus
+from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute
+from kura_stream.service.runtime import Runtime
+from kura_stream.types import ClusterEvent, ClusterEventKind, Command
+
+logger = logging.getLogger(__name__)
+
+_background: set[asyncio.Task[RecomputeStatus]] = set()
+
+
+async def _publish(rt: Runtime, events: list[ClusterEvent]) -> None:
+    await publish_confirmed(
+        rt.broker,
+        rt.settings.kafka.topic_cluster_events,
+        [(e.cluster_id, e.model_dump_json().encode()) for e in events],
+    )
+
+
+async def run_recompute(rt: Runtime, request_id: str) -> RecomputeStatus:
+    """Run one full recompute now (waiting for a running one), publishing its events."""
+    rt.recomputes[request_id] = RecomputeStatus(request_id=request_id, state="queued")
+    async with rt.recompute_lock:
+        started = datetime.now(UTC)
+        before = len(rt.assigner.state.ids)
+        rt.recomputes[request_id] = RecomputeStatus(
+            request_id=request_id, state="running", started_at=started, clusters_before=before
+        )
+        await _publish(
+            rt, [ClusterEvent(kind=ClusterEventKind.RECOMPUTE_STARTED, request_id=request_id)]
+        )
+        clock = time.perf_counter()
+        try:
+            cl = rt.settings.clustering
+            plan = await plan_recompute(
+                rt.store,
+                namer=rt.namer,
+                parent_namer=rt.parent_namer,
+                embed=rt.embedder.embed,
+                params=RecomputeParams(
+                    top_level=cl.top_level_clusters, min_size_shown=cl.min_cluster_size_shown
+                ),
+                request_id=request_id,
+            )
+            late = 0
+            if plan is not None:
+                async with rt.write_lock:
+                    late = await asyncio.to_thread(apply_recompute, rt.store, plan)
+                    rt.assigner.reload()
+        except Exception as err:
+            logger.exception("recompute %s failed", request_id)
+            rt.metrics.recomputes.labels(outcome="failed").inc()
+            status = RecomputeStatus(
+                request_id=request_id,
+                state="failed",
+                detail=f"{type(err).__name__}: {err}",
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                clusters_before=before,
+            )
+            rt.recomputes[request_id] = status
+            await _publish(
+                rt,
+                [
+                    ClusterEvent(
+                        kind=ClusterEventKind.RECOMPUTE_FAILED,
+                        request_id=request_id,
+                        detail={"reason": status.detail},
+                    )
+                ],
+            )
+            return status
+        after = len(rt.assigner.state.ids)
+        seconds = round(time.perf_counter() - clock, 2)
+        rt.last_recompute_at = datetime.now(UTC)
+        rt.conversations_since_recompute = 0
+        rt.metrics.recomputes.labels(outcome="completed").inc()
+        detail = f"{before} -> {after} base clusters in {seconds}s"
+        if plan is None:
+            detail = "fewer than two conversations stored: nothing to recompute"
+        status = RecomputeStatus(
+            request_id=request_id,
+            state="completed",
+            detail=detail,
+            started_at=started,
+            finished_at=rt.last_recompute_at,
+            clusters_before=before,
+            clusters_after=after,
+        )
+        rt.recomputes[request_id] = status
+        done = ClusterEvent(
+            kind=ClusterEventKind.RECOMPUTE_COMPLETED,
+            request_id=request_id,
+            detail={"before": before, "after": after, "seconds": seconds, "late": late},
+        )
+        await _publish(rt, [*(plan.events if plan else []), done])
+        logger.info("recompute %s: %s", request_id, detail)
+        return status
+
+
+def start_recompute(rt: Runtime, request_id: str) -> None:
+    """Run a recompute in the background (the command consumer must not block for minutes)."""
+    rt.recomputes[request_id] = RecomputeStatus(request_id=request_id, state="queued")
+    task = asyncio.create_task(run_recompute(rt, request_id))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def rename(rt: Runtime, cluster_id: str, name: str) -> ClusterEvent | None:
+    """Rename a cluster by hand; returns the event, or None if the cluster is unknown."""
+    async with rt.write_lock:
+        found = rt.store.get_clusters([cluster_id])
+        if not found:
+            return None
+        payload = {**found[0].payload, "name": name, "named_count": found[0].payload.get("count")}
+        rt.store.upsert_clusters(
+            [ClusterPoint(cluster_id=cluster_id, centroid=found[0].centroid, payload=payload)]
+        )
+    return ClusterEvent(kind=ClusterEventKind.RENAMED, cluster_id=cluster_id, name=name)
+
+
+def register(rt: Runtime) -> None:
+    """Subscribe the commands handler on rt.broker."""
+    kafka = rt.settings.kafka
+
+    @rt.broker.subscriber(
+        kafka.topic_commands,
+        group_id=f"{kafka.group_id}-commands",
+        auto_offset_reset="latest",
+        ack_policy=AckPolicy.ACK,
+    )
+    async def on_command(command: Command) -> None:
+        if command.kind == "recompute":
+            start_recompute(rt, command.request_id)
+        elif command.cluster_id and command.name:
+            event = await rename(rt, command.cluster_id, command.name)
+            if event is not None:
+                await _publish(rt, [event])
+
+
+async def recompute_scheduler(rt: Runtime, *, poll_s: float = 5.0) -> None:
+    """Recompute every `recompute_every_s` seconds (if anything arrived) or every N arrivals."""
+    cl = rt.settings.clustering
+    last = time.monotonic()
+    while True:
+        await asyncio.sleep(poll_s)
+        pending = rt.conversations_since_recompute
+        due_time = time.monotonic() - last >= cl.recompute_every_s and pending > 0
+        if (due_time or pending >= cl.recompute_every_n) and not rt.recompute_lock.locked():
+            last = time.monotonic()
+            await run_recompute(rt, f"scheduled-{int(time.time())}")

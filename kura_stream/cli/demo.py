@@ -1,0 +1,115 @@
+"""`kura-stream demo`: the whole system on one machine, over a real sample of conversations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import httpx
+import typer
+from rich.console import Console
+
+from kura_stream.settings import Settings
+
+console = Console()
+
+
+def _wait(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1.0)
+    raise RuntimeError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def demo(
+    n: int = typer.Option(2000, "--n", help="Real ShareGPT conversations to replay."),
+    rate: float = typer.Option(0.0, "--rate", help="Messages per second (0: as fast as possible)."),
+    llm: bool = typer.Option(
+        False, "--llm", help="Summarise and name with the local LLM (slow on 2 cores)."
+    ),
+    keep: bool = typer.Option(False, "--keep", help="Leave the service running afterwards."),
+) -> None:
+    """Start the broker, serve, replay a real sample, recompute, and show the result."""
+    from kura_stream.adapters.kafka_broker import BrokerConfig, KafkaBroker
+    from kura_stream.datasets import fetch_sharegpt
+    from kura_stream.tree import rich_tree
+    from kura_stream.types import Cluster
+
+    settings = Settings()
+    broker = KafkaBroker(BrokerConfig.from_settings(settings))
+    status = broker.start()
+    console.print(f"[bold]Kafka[/] {status.version} on {status.bootstrap}")
+    if llm:
+        from kura_stream.adapters.llm_server import LLMServerConfig, LocalLLMServer
+
+        llm_status = LocalLLMServer(LLMServerConfig.from_settings(settings)).start()
+        console.print(f"[bold]LLM[/] {llm_status.base_url}")
+    sample = fetch_sharegpt(n)
+    console.print(f"[bold]Sample[/] {n} ShareGPT conversations -> {sample}")
+
+    base = f"http://{settings.service.host}:{settings.service.port}"
+    log = settings.data_dir / "serve.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "kura_stream", "serve", *([] if llm else ["--offline"])]
+    with log.open("ab") as out:
+        service = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy()
+        )
+    try:
+        _wait(lambda: httpx.get(f"{base}/health", timeout=2).status_code < 600, 180, "the service")
+        console.print(f"[bold]Service[/] {base} (PID {service.pid}, log {log})")
+        before = httpx.get(f"{base}/status", timeout=10).json()["conversations"]
+        started = time.monotonic()
+        produced = subprocess.run(
+            [sys.executable, "-m", "kura_stream", "produce", str(sample), "--rate", str(rate)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        console.print(produced.stdout.strip())
+        target = before + n
+        _wait(
+            lambda: httpx.get(f"{base}/status", timeout=10).json()["conversations"] >= target,
+            3600,
+            f"{n} conversations to be assigned",
+        )
+        seconds = time.monotonic() - started
+        console.print(
+            f"[bold]Streamed[/] {n} conversations in {seconds:.1f}s ({n / seconds:.0f}/s)"
+        )
+        request = httpx.post(f"{base}/recompute", timeout=10).json()
+        _wait(
+            lambda: (
+                httpx.get(f"{base}/recompute/{request['request_id']}", timeout=10).json()["state"]
+                in ("completed", "failed")
+            ),
+            3600,
+            "the recompute",
+        )
+        outcome = httpx.get(f"{base}/recompute/{request['request_id']}", timeout=10).json()
+        console.print(f"[bold]Recompute[/] {outcome['state']}: {outcome['detail']}")
+        fields = set(Cluster.model_fields)
+        clusters = [
+            Cluster.model_validate({k: v for k, v in c.items() if k in fields})
+            for c in httpx.get(f"{base}/clusters", timeout=30).json()
+        ]
+        console.print(rich_tree(clusters, settings.clustering.min_cluster_size_shown))
+        status_now = httpx.get(f"{base}/status", timeout=10).json()
+        console.print(status_now)
+    finally:
+        if keep:
+            console.print(
+                f"service left running (PID {service.pid}); `kill {service.pid}` stops it"
+            )
+        else:
+            service.terminate()
+            service.wait(timeout=120)
+            console.print("service stopped (broker left running: `kura-stream broker stop`)")

@@ -1,0 +1,117 @@
+"""`kura-stream serve | produce | status | clusters | recompute | export`: the streaming service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+from kura_stream.settings import Settings
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _base_url(settings: Settings) -> str:
+    return f"http://{settings.service.host}:{settings.service.port}"
+
+
+def _api(method: str, path: str, **kwargs: Any) -> Any:
+    """Call the running service's HTTP API; exit 3 with a clear message if it is not there."""
+    url = _base_url(Settings()) + path
+    try:
+        response = httpx.request(method, url, timeout=30.0, **kwargs)
+    except httpx.HTTPError as err:
+        typer.echo(
+            f"error: no kura-stream service answers at {url} ({err}); start `kura-stream serve`",
+            err=True,
+        )
+        raise typer.Exit(3) from err
+    if response.status_code >= 400:
+        typer.echo(f"error: {response.status_code} {response.text}", err=True)
+        raise typer.Exit(1)
+    return response.json()
+
+
+@app.command()
+def serve(
+    offline: bool = typer.Option(False, "--offline", help="No LLM: offline summaries and names."),
+    parts: str = typer.Option(
+        "summarise,assign,name,commands", help="Consumers to run in this process (comma-separated)."
+    ),
+) -> None:
+    """Run the consumers, the recompute scheduler and the HTTP API until SIGTERM/SIGINT."""
+    from kura_stream.service.serve import serve as run
+
+    asyncio.run(
+        run(Settings(), offline=offline, parts=[p.strip() for p in parts.split(",") if p.strip()])
+    )
+
+
+@app.command()
+def produce(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Conversations file."),
+    rate: float = typer.Option(0.0, "--rate", help="Messages per second (0: as fast as possible)."),
+    limit: int = typer.Option(0, "--limit", help="Stop after this many (0: all)."),
+    fmt: str = typer.Option("auto", "--format", help="auto, jsonl, kura, claude or sharegpt."),
+) -> None:
+    """Replay a conversation file into the conversations topic (key = chat_id)."""
+    from kura_stream.service.producer import replay
+
+    sent, refused = asyncio.run(replay(Settings(), file, rate=rate, limit=limit, fmt=fmt))
+    typer.echo(f"produced {sent} conversations; {refused} records refused by the loader")
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Counts and health of the running service."""
+    data = _api("GET", "/status")
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    for key, value in data.items():
+        typer.echo(f"{key:>20}: {value}")
+
+
+@app.command()
+def clusters(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Every cluster (id, name, description, count, parent_id, level, x, y)."""
+    keys = ("id", "name", "description", "count", "parent_id", "level", "x", "y")
+    data = [{k: c[k] for k in keys} for c in _api("GET", "/clusters")]
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    for c in data:
+        indent = "  " * max(0, 2 - int(c["level"]))
+        typer.echo(f"{indent}{c['count']:>7}  {c['name'] or '(name hidden)'}  [{c['id']}]")
+
+
+@app.command()
+def recompute(
+    timeout: float = typer.Option(1800.0, help="Seconds to wait for completion."),
+) -> None:
+    """Request a full recompute and wait for its completion."""
+    started = _api("POST", "/recompute")
+    request_id = started["request_id"]
+    typer.echo(f"recompute {request_id} {started['state']}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = _api("GET", f"/recompute/{request_id}")
+        if state["state"] in ("completed", "failed"):
+            typer.echo(f"recompute {request_id} {state['state']}: {state['detail']}")
+            raise typer.Exit(0 if state["state"] == "completed" else 1)
+        time.sleep(1.0)
+    typer.echo(f"recompute {request_id} still running after {timeout:.0f}s", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def export(dest: Path = typer.Argument(..., help="Folder to write.")) -> None:
+    """Write clusters.json, assignments.jsonl, summaries.jsonl and Kura's files."""
+    answer = _api("POST", "/export", json={"dir": str(dest.resolve())})
+    for path in answer["written"]:
+        typer.echo(path)

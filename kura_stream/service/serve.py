@@ -1,0 +1,165 @@
+"""`kura-stream serve`: the consumers, the scheduler and the HTTP API in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Collection
+
+import uvicorn
+
+from kura_stream.adapters.kafka_client import aiokafka_kwargs, consumer_lag, ensure_topics
+from kura_stream.bootstrap import Insight, build_insight, build_store, limit_blas_threads
+from kura_stream.service import read_model
+from kura_stream.service.assigner import Assigner
+from kura_stream.service.http_api import make_http_app
+from kura_stream.service.runtime import Runtime
+from kura_stream.settings import Settings
+from kura_stream.stages.assign import AssignParams
+
+logger = logging.getLogger(__name__)
+
+PARTS = ("summarise", "assign", "name", "commands")
+"""The consumers `serve` can run; each is also runnable alone (with a Qdrant server store)."""
+
+
+CALIBRATED_THRESHOLDS = {"minilm": (0.55, 0.65), "static": (0.65, 0.70), "openai": (0.55, 0.65)}
+"""(join, birth) per embedder kind, measured by bench/bench_stream_quality.py on MultiWOZ."""
+
+
+def assign_params(settings: Settings) -> AssignParams:
+    """Incremental clustering thresholds from settings (calibrated per embedder by default)."""
+    c = settings.clustering
+    join, birth = CALIBRATED_THRESHOLDS[settings.embedder.kind]
+    return AssignParams(
+        join_similarity=join if c.join_similarity is None else c.join_similarity,
+        birth_similarity=birth if c.birth_similarity is None else c.birth_similarity,
+        min_birth_size=c.min_birth_size,
+    )
+
+
+def build_runtime(settings: Settings, *, offline: bool, insight: Insight | None = None) -> Runtime:
+    """Everything the consumers need, from settings."""
+    from consumers._kafka import make_broker
+
+    insight = insight or build_insight(settings, offline=offline)
+    store = build_store(settings, insight.embedder.dim)
+    assigner = Assigner(
+        store,
+        assign_params(settings),
+        min_size_shown=settings.clustering.min_cluster_size_shown,
+    )
+    return Runtime(
+        settings=settings,
+        broker=make_broker(settings.kafka),
+        store=store,
+        embedder=insight.embedder,
+        summarise=insight.summariser.summarise,
+        permanent_errors=insight.permanent_errors,
+        namer=insight.namer,
+        parent_namer=insight.parent_namer,
+        assigner=assigner,
+    )
+
+
+async def prepare_topics(settings: Settings) -> None:
+    """Create kura-stream's topics if missing (the embedded topic with one partition)."""
+    k = settings.kafka
+    kwargs = aiokafka_kwargs(k)
+    many = [k.topic_conversations, k.topic_dlq, k.topic_assignments, k.topic_cluster_events]
+    await ensure_topics(k.bootstrap, many, k.partitions, client_kwargs=kwargs)
+    await ensure_topics(k.bootstrap, [k.topic_embedded, k.topic_commands], 1, client_kwargs=kwargs)
+
+
+def register(rt: Runtime, parts: Collection[str]) -> None:
+    """Subscribe the chosen consumers on the runtime's broker."""
+    from consumers import assign, name, recompute, summarise_embed
+
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown parts {sorted(unknown)}; choose from {PARTS}")
+    modules = {"summarise": summarise_embed, "assign": assign, "name": name, "commands": recompute}
+    for part in PARTS:
+        if part in parts:
+            modules[part].register(rt)
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        try:
+            await job()
+        except Exception as err:  # a monitor must never take the service down
+            logger.debug("periodic job failed: %r", err)
+        await asyncio.sleep(seconds)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    offline: bool,
+    parts: Collection[str] = PARTS,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT: consumers, recompute scheduler, monitors and the HTTP API.
+
+    On a signal the HTTP server stops, then the broker stops its subscribers gracefully (the
+    batch in flight finishes and commits), then the store is closed.
+    """
+    from consumers.recompute import recompute_scheduler, start_recompute
+
+    limit_blas_threads()
+    await prepare_topics(settings)
+    rt = build_runtime(settings, offline=offline)
+    register(rt, parts)
+    await rt.broker.start()
+    kafka = settings.kafka
+
+    async def lag() -> None:
+        try:
+            rt.lag = await consumer_lag(
+                kafka.bootstrap,
+                f"{kafka.group_id}-summarise",
+                kafka.topic_conversations,
+                client_kwargs=aiokafka_kwargs(kafka),
+            )
+            rt.broker_ok = True
+        except Exception:
+            rt.broker_ok = False
+            raise
+
+    async def history() -> None:
+        read_model.sample_history(rt)
+
+    tasks = [asyncio.create_task(_every(5.0, lag)), asyncio.create_task(_every(10.0, history))]
+    if "commands" in parts:
+        tasks.append(asyncio.create_task(recompute_scheduler(rt)))
+    app = make_http_app(rt, start_recompute=start_recompute)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.service.host,
+            port=settings.service.port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    logger.info(
+        "serving on http://%s:%d (parts: %s)",
+        settings.service.host,
+        settings.service.port,
+        ", ".join(p for p in PARTS if p in parts),
+    )
+    if ready is not None:
+        ready.set()
+    try:
+        await server.serve()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await rt.broker.stop()
+        rt.store.close()
+        logger.info("stopped: in-flight batches finished and committed")

@@ -1,0 +1,99 @@
+"""Full recompute over a store: hierarchy and map rebuilt, unchanged clusters keep their ids."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from kura_stream.service.assigner import Assigner
+from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute
+from kura_stream.stages.assign import AssignParams
+from kura_stream.stages.offline_namer import OfflineClusterNamer
+from kura_stream.stages.offline_parent_namer import OfflineParentNamer
+from kura_stream.types import ClusterEventKind, EmbeddedConversation, Summary
+from tests.fakes.hash_embedder import HashEmbedder
+from tests.fakes.memory_store import MemoryClusterStore
+
+DIM = 24
+TOPICS = [
+    "debug a python import error in a django project",
+    "write a birthday poem for a friend",
+    "translate a business email into spanish",
+    "plan a three day trip to the mountains",
+]
+
+
+def _items(n: int, seed: int = 0, offset: int = 0) -> list[EmbeddedConversation]:
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(len(TOPICS), DIM))
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    now = datetime.now(UTC)
+    out = []
+    for i in range(offset, offset + n):
+        t = i % len(TOPICS)
+        v = means[t] + rng.normal(scale=0.04, size=DIM)
+        chat_id = f"c{i}"
+        out.append(
+            EmbeddedConversation(
+                chat_id=chat_id,
+                summary=Summary(
+                    chat_id=chat_id, summary=f"The user asks to {TOPICS[t]}.", request=TOPICS[t]
+                ),
+                vector=tuple(float(x) for x in v / np.linalg.norm(v)),
+                embedder="test",
+                created_at=now,
+                received_at=now,
+            )
+        )
+    return out
+
+
+async def test_recompute_keeps_ids_and_builds_hierarchy_and_map() -> None:
+    store = MemoryClusterStore(DIM)
+    assigner = Assigner(store, AssignParams(0.8, 0.8, 3), min_size_shown=3)
+    assigner.process(_items(80))
+    before = {c.cluster_id: int(c.payload["count"]) for c in store.list_clusters()}
+    assert len(before) == 4
+    plan = await plan_recompute(
+        store,
+        namer=OfflineClusterNamer(),
+        parent_namer=OfflineParentNamer(),
+        embed=HashEmbedder(dim=32).embed,
+        params=RecomputeParams(top_level=2, min_size_shown=3),
+        request_id="r1",
+    )
+    assert plan is not None
+    # Arrivals during the recompute are placed when it is applied.
+    assigner.process(_items(8, offset=80))
+    late = apply_recompute(store, plan)
+    assigner.reload()
+    assert late == 8
+    clusters = store.list_clusters()
+    base = {c.cluster_id: c for c in clusters if c.payload["level"] == 0}
+    assert set(base) == set(before)  # unchanged clusters keep their ids
+    assert sum(int(c.payload["count"]) for c in base.values()) == store.count_conversations() == 88
+    assert all(c.payload["name"] for c in base.values())
+    top = [c for c in clusters if c.payload["parent_id"] is None]
+    assert 1 <= len(top) <= 2
+    assert all(c.payload["parent_id"] in {x.cluster_id for x in clusters} for c in base.values())
+    xy = np.array([[c.payload["x"], c.payload["y"]] for c in base.values()])
+    assert np.isfinite(xy).all()
+    assert len({tuple(p) for p in xy.round(4)}) == len(base)
+    kinds = [e.kind for e in plan.events]
+    assert ClusterEventKind.HIERARCHY_UPDATED in kinds
+    assert ClusterEventKind.MAP_UPDATED in kinds
+    assert all(e.request_id == "r1" for e in plan.events)
+    assert assigner.state.total == 88
+
+
+async def test_recompute_of_an_empty_store_is_a_no_op() -> None:
+    store = MemoryClusterStore(DIM)
+    plan = await plan_recompute(
+        store,
+        namer=OfflineClusterNamer(),
+        parent_namer=OfflineParentNamer(),
+        embed=HashEmbedder(dim=32).embed,
+        params=RecomputeParams(),
+    )
+    assert plan is None
