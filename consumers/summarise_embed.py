@@ -53,6 +53,7 @@ def register(rt: Runtime) -> None:
                 max_bytes=kafka.max_message_bytes,
                 concurrency=rt.settings.llm.concurrency,
                 permanent_errors=rt.permanent_errors,
+                summarise_batch=rt.summarise_batch,
             )
         except Exception:
             # Endpoint down, timeouts: nothing is committed; wait, then the batch comes again.

@@ -113,6 +113,7 @@ async def run_batch(
         summaries=summaries,
         conversations=scrubbed,
         min_size_shown=min_size_shown,
+        scrub_text=False,  # scrubbed on the way in; summarisers scrub their own output
     )
     timings["export"] = time.perf_counter() - clock
     return BatchResult(

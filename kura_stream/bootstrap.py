@@ -51,6 +51,10 @@ def build_insight(
 
     embedder = embedder or build_embedder(settings)
     if offline:
+        from kura_stream.adapters.embedders.memo import MemoEmbedder
+
+        # The offline summary's text is its request, which the summariser already embedded.
+        embedder = MemoEmbedder(embedder)
         from kura_stream.stages.offline_namer import OfflineClusterNamer
         from kura_stream.stages.offline_parent_namer import OfflineParentNamer
         from kura_stream.stages.offline_summary import OfflineSummariser

@@ -83,6 +83,9 @@ def _received_at(record: RawRecord) -> datetime:
 SummariseOne = Callable[[Conversation], Awaitable[Summary]]
 """Summarise one conversation; raises BadRecord (or the summariser's own permanent error)."""
 
+SummariseMany = Callable[[Sequence[Conversation]], Awaitable[list[Summary]]]
+"""Summarise a batch at once (the offline summariser: one embedder call); never fails."""
+
 
 async def ingest(
     records: Sequence[RawRecord],
@@ -92,6 +95,7 @@ async def ingest(
     max_bytes: int,
     concurrency: int,
     permanent_errors: tuple[type[Exception], ...] = (BadRecord,),
+    summarise_batch: SummariseMany | None = None,
 ) -> IngestResult:
     """Parse, scrub, summarise and embed a batch of raw records.
 
@@ -106,6 +110,7 @@ async def ingest(
         max_bytes: Larger messages are dead-lettered as oversized.
         concurrency: Summaries in flight at once.
         permanent_errors: Exceptions from summarise that mean "this record will never work".
+        summarise_batch: When given, used instead of summarise for the whole batch.
 
     Returns:
         Embedded conversations (input order, duplicates of a chat_id within the batch
@@ -131,7 +136,11 @@ async def ingest(
             except permanent_errors as err:
                 return err
 
-    outcomes = await asyncio.gather(*(one(c) for c, _ in parsed.values()))
+    outcomes: Sequence[Summary | Exception]
+    if summarise_batch is not None:
+        outcomes = await summarise_batch([c for c, _ in parsed.values()])
+    else:
+        outcomes = await asyncio.gather(*(one(c) for c, _ in parsed.values()))
     done: list[tuple[Summary, Conversation, RawRecord]] = []
     for (conversation, record), outcome in zip(parsed.values(), outcomes, strict=True):
         if isinstance(outcome, Exception):

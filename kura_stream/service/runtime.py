@@ -12,7 +12,7 @@ from faststream.kafka import KafkaBroker
 from kura_stream.protocols import ClusterNamer, ClusterStore, Embedder, ParentNamer
 from kura_stream.service.api_models import RecomputeStatus
 from kura_stream.service.assigner import Assigner
-from kura_stream.service.ingest import SummariseOne
+from kura_stream.service.ingest import SummariseMany, SummariseOne
 from kura_stream.service.metrics import ServiceMetrics
 from kura_stream.settings import Settings
 
@@ -31,6 +31,7 @@ class Runtime:
         namer: Names base clusters.
         parent_namer: Names meta clusters.
         assigner: Incremental clustering over the store.
+        summarise_batch: Summarises a whole batch at once, when the summariser can.
         metrics: Prometheus metrics.
         write_lock: Serialises the assigner's and the recompute's writes.
         recompute_lock: One recompute at a time.
@@ -47,6 +48,7 @@ class Runtime:
     namer: ClusterNamer
     parent_namer: ParentNamer
     assigner: Assigner
+    summarise_batch: SummariseMany | None = None
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     recompute_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -56,6 +56,7 @@ def build_runtime(settings: Settings, *, offline: bool, insight: Insight | None 
         store=store,
         embedder=insight.embedder,
         summarise=insight.summariser.summarise,
+        summarise_batch=getattr(insight.summariser, "summarise_batch", None),
         permanent_errors=insight.permanent_errors,
         namer=insight.namer,
         parent_namer=insight.parent_namer,

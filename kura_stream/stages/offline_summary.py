@@ -19,7 +19,7 @@ from kura_stream.types import Conversation, Summary
 
 logger = logging.getLogger(__name__)
 
-VERSION = "offline:v1"
+VERSION = "offline:v2"
 """Bump when the cleaning, the template or the label lists change (part of every cache key)."""
 
 TASK_LABELS = (
@@ -323,29 +323,41 @@ class OfflineSummariser:
 
     async def summarise(self, conversation: Conversation) -> Summary:
         """Summarise one conversation (never fails on content; empty text gets placeholders)."""
+        return (await self.summarise_batch([conversation]))[0]
+
+    async def summarise_batch(self, conversations: Sequence[Conversation]) -> list[Summary]:
+        """Summarise many conversations with one embedder call for all their requests."""
+        parts = [self._parts(c) for c in conversations]
+        vectors = self._embedder.embed([request for _, request, _, _ in parts])
+        out = []
+        for (clean, request, languages, phrases), vector in zip(parts, vectors, strict=True):
+            out.append(
+                Summary(
+                    chat_id=clean.chat_id,
+                    summary=request,
+                    request=request,
+                    task=self._nearest(vector, self.task_labels, 0),
+                    topic=self._nearest(vector, self.topic_labels, 1),
+                    languages=languages,
+                    facets={"key_phrases": phrases},
+                    metadata=dict(clean.metadata),
+                    summariser=self.name,
+                )
+            )
+        return out
+
+    def _parts(
+        self, conversation: Conversation
+    ) -> tuple[Conversation, str, tuple[str, ...], list[str]]:
         clean = scrub_conversation(conversation)
         users = [m.content for m in clean.messages if m.role == "user"]
         first = users[0] if users else clean.messages[0].content
         request = first_request(first)
-        user_text = "\n".join(users)
         _, blocks = code_regions("\n".join(m.content for m in clean.messages))
-        user_prose, _ = code_regions(user_text)
+        user_prose, _ = code_regions("\n".join(users))
         human = self.human_language(" ".join(user_prose.split()))
         languages = ([human] if human else []) + programming_languages(blocks)
-        vector = self._embedder.embed([request])[0]
-        task = self._nearest(vector, self.task_labels, 0)
-        topic = self._nearest(vector, self.topic_labels, 1)
-        return Summary(
-            chat_id=clean.chat_id,
-            summary=f'The user asked: "{request}"',
-            request=request,
-            task=task,
-            topic=topic,
-            languages=tuple(dict.fromkeys(languages)),
-            facets={"key_phrases": list(key_phrases(user_prose))},
-            metadata=dict(clean.metadata),
-            summariser=self.name,
-        )
+        return clean, request, tuple(dict.fromkeys(languages)), list(key_phrases(user_prose))
 
 
 def hash_labels(labels: Sequence[str]) -> str:

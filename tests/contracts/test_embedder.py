@@ -33,6 +33,7 @@ from kura_stream.adapters.embedders import (
 )
 from kura_stream.adapters.embedders.common import minilm_dir, static_dir
 from kura_stream.adapters.embedders.distill import distil_static, zipf_sif_weights
+from kura_stream.adapters.embedders.memo import MemoEmbedder
 from kura_stream.adapters.embedders.minilm import load_tokenizer
 from kura_stream.adapters.llm_server import ModelIntegrityError
 from kura_stream.cli import app
@@ -133,6 +134,10 @@ BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Embedder]] = {
     ),
     "static": lambda r: StaticEmbedder(static_dir(r.getfixturevalue("models_dir"))),
     "openai": lambda r: openai_client(r.getfixturevalue("openai_server")),
+    # The memo wrapper must be indistinguishable from what it wraps (tiny memo: eviction too).
+    "memo(static)": lambda r: MemoEmbedder(
+        StaticEmbedder(static_dir(r.getfixturevalue("models_dir"))), size=3
+    ),
 }
 
 

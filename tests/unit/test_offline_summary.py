@@ -33,13 +33,13 @@ async def test_fills_the_schema_honestly(offline: OfflineSummariser) -> None:
     )
     s = await offline.summarise(c)
     assert s.request == "Please translate this sentence into French. It goes in my letter."
-    assert s.summary == f'The user asked: "{s.request}"'
+    assert s.summary == s.request
     assert s.task == "Translate text between languages"
     assert s.languages == ("english",)
     assert s.concerning_score is None
     assert s.user_frustration is None
     assert s.assistant_errors == ()
-    assert s.summariser == offline.name == "offline:v1+fake:tiny-hash"
+    assert s.summariser == offline.name == "offline:v2+fake:tiny-hash"
     assert "translate sentence french" in s.facets["key_phrases"]  # type: ignore[operator]
 
 
@@ -118,3 +118,25 @@ def test_custom_labels_change_the_name() -> None:
     assert custom.name != OfflineSummariser(embedder=emb).name
     with pytest.raises(ValueError, match="must not be empty"):
         OfflineSummariser(embedder=emb, task_labels=[])
+
+
+async def test_batch_equals_one_by_one() -> None:
+    from datetime import UTC, datetime
+
+    from kura_stream.stages.offline_summary import OfflineSummariser
+    from kura_stream.types import Conversation, Message
+    from tests.fakes.hash_embedder import HashEmbedder
+
+    now = datetime.now(UTC)
+    convs = [
+        Conversation(
+            chat_id=f"c{i}",
+            created_at=now,
+            messages=(Message(created_at=now, role="user", content=text),),
+        )
+        for i, text in enumerate(["Fix my python import error", "Write a poem about rain"])
+    ]
+    offline = OfflineSummariser(embedder=HashEmbedder(dim=64))
+    batch = await offline.summarise_batch(convs)
+    single = [await offline.summarise(c) for c in convs]
+    assert batch == single

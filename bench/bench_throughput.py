@@ -1,0 +1,192 @@
+"""End-to-end throughput, latency, memory and streaming quality of `kura-stream serve`.
+
+For each embedder (offline summariser), on the real Kafka broker:
+- produces N labeled MultiWOZ user turns (as one-turn conversations) as fast as possible,
+- measures conversations/s from the first produce to the last assignment, next to the
+  embedder's own throughput on the same summary texts in this process,
+- latency percentiles from produce to assignment (producer send time -> assignment time),
+- the service's peak RSS (VmHWM),
+- single-pass quality of the live assignment (AMI, ARI, NMI; outliers as singletons) next to
+  batch k-means at k = number of labels on the same embeddings, and after one recompute.
+
+    .venv/bin/python -m bench.bench_throughput [--n 3000] [--embedders static,minilm]
+Uses KURA_KAFKA_BOOTSTRAP when set, else starts its own broker on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_mutual_info_score as ami
+from sklearn.metrics import adjusted_rand_score as ari
+from sklearn.metrics import normalized_mutual_info_score as nmi
+
+from kura_stream.adapters.embedders import make_embedder
+from kura_stream.adapters.kafka_broker import KafkaBroker
+from kura_stream.bootstrap import limit_blas_threads
+from kura_stream.datasets import load_multiwoz
+from kura_stream.settings import EmbedderSettings, Settings
+from kura_stream.stages.offline_summary import OfflineSummariser
+from kura_stream.types import Conversation, Message
+from tests.fixtures_kafka import local_broker_config
+from tests.integration.service_harness import ServiceUnderTest, wait_for
+
+
+def _conversations(n: int) -> tuple[list[Conversation], list[str]]:
+    items = load_multiwoz(limit=n, seed=0)
+    now = datetime.now(UTC)
+    convs = [
+        Conversation(
+            chat_id=f"mwz-{i}",
+            created_at=now,
+            messages=(
+                Message(created_at=now, role="user", content=text),
+                Message(created_at=now, role="assistant", content="Sure, let me check that."),
+            ),
+        )
+        for i, (text, _) in enumerate(items)
+    ]
+    return convs, [label for _, label in items]
+
+
+async def _produce(svc: ServiceUnderTest, convs: list[Conversation]) -> dict[str, float]:
+    producer = AIOKafkaProducer(bootstrap_servers=svc.bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    sent_at: dict[str, float] = {}
+    try:
+        topic = svc.env["KURA_KAFKA_TOPIC_CONVERSATIONS"]
+        futures = []
+        for c in convs:
+            sent_at[c.chat_id] = time.time()
+            futures.append(
+                await producer.send(topic, c.model_dump_json().encode(), key=c.chat_id.encode())
+            )
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return sent_at
+
+
+async def _assignments(svc: ServiceUnderTest, n: int) -> dict[str, tuple[float, str | None]]:
+    consumer = AIOKafkaConsumer(
+        svc.env["KURA_KAFKA_TOPIC_ASSIGNMENTS"],
+        bootstrap_servers=svc.bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
+    await consumer.start()
+    first: dict[str, tuple[float, str | None]] = {}
+    final: dict[str, str | None] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while len(first) < n and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for r in records:
+                    a = json.loads(r.value)
+                    at = datetime.fromisoformat(a["at"]).timestamp()
+                    first.setdefault(a["chat_id"], (at, a["cluster_id"]))
+                    final[a["chat_id"]] = a["cluster_id"]
+    finally:
+        await consumer.stop()
+    return {k: (first[k][0], final[k]) for k in first}
+
+
+def _scores(gold: list[str], pred: list[str]) -> str:
+    return f"AMI {ami(gold, pred):.3f}  ARI {ari(gold, pred):.3f}  NMI {nmi(gold, pred):.3f}"
+
+
+def _vmhwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run(kind: str, n: int, bootstrap: str, workdir: Path) -> None:
+    convs, gold = _conversations(n)
+    settings = Settings(embedder=EmbedderSettings.model_validate({"kind": kind}))
+    embedder = make_embedder(settings)
+    summariser = OfflineSummariser(embedder=embedder)
+    summaries = [await summariser.summarise(c) for c in convs[:300]]
+    texts = [s.embedding_text() for s in summaries]
+    started = time.perf_counter()
+    embedder.embed(texts)
+    own = len(texts) / (time.perf_counter() - started)
+    svc = ServiceUnderTest(bootstrap=bootstrap, workdir=workdir / kind, embedder=kind)
+    svc.workdir.mkdir(parents=True)
+    svc.start()
+    try:
+        t0 = time.time()
+        sent_at = await _produce(svc, convs)
+        wait_for(lambda: svc.get("/status")["conversations"] >= n, 3600, "not all assigned")
+        placed = await _assignments(svc, n)
+        t1 = max(at for at, _ in placed.values())
+        rate = n / (t1 - t0)
+        lat = np.array([placed[c][0] - sent_at[c] for c in placed]) * 1000
+        peak = _vmhwm_mb(svc.proc.pid) if svc.proc else float("nan")
+        live = [placed[c.chat_id][1] or f"outlier-{c.chat_id}" for c in convs]
+        request = svc.post("/recompute")
+        wait_for(
+            lambda: (
+                svc.get(f"/recompute/{request['request_id']}")["state"] in ("completed", "failed")
+            ),
+            1800,
+            "recompute",
+        )
+        export = workdir / f"export-{kind}"
+        svc.post("/export", json={"dir": str(export)})
+        after = {}
+        for line in (export / "assignments.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            after[row["chat_id"]] = row["cluster_id"] or f"outlier-{row['chat_id']}"
+        status = svc.get("/status")
+    finally:
+        svc.stop()
+    vectors = embedder.embed([c.messages[0].content for c in convs])
+    k = len(set(gold))
+    km = [str(x) for x in KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(vectors)]
+    print(f"\n== embedder {kind}, offline summaries, {n} MultiWOZ turns, {k} labels")
+    print(f"{'end-to-end conversations/s':34} {rate:10.1f}")
+    print(f"{'embedder alone, same texts /s':34} {own:10.1f}")
+    print(f"{'pipeline share of embedder speed':34} {100 * rate / own:9.0f}%")
+    p50, p95, p99 = np.percentile(lat, [50, 95, 99])
+    print(f"{'latency p50 / p95 / p99 ms':34} {p50:8.0f} / {p95:.0f} / {p99:.0f}")
+    print(f"{'service peak RSS MB':34} {peak:10.0f}")
+    print(f"{'clusters / outliers at the end':34} {status['clusters']:>6} / {status['outliers']}")
+    print(f"{'live single pass':34} {_scores(gold, live)}")
+    print(f"{'after one recompute':34} {_scores(gold, [after[c.chat_id] for c in convs])}")
+    print(f"{'batch k-means, k = labels':34} {_scores(gold, km)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--embedders", default="static,minilm")
+    args = parser.parse_args()
+    limit_blas_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = None
+        bootstrap = os.environ.get("KURA_KAFKA_BOOTSTRAP")
+        if not bootstrap:
+            broker = KafkaBroker(local_broker_config(Path(tmp) / "kafka"))
+            bootstrap = broker.start().bootstrap
+        try:
+            for kind in args.embedders.split(","):
+                asyncio.run(run(kind, args.n, bootstrap, Path(tmp)))
+        finally:
+            if broker is not None:
+                broker.stop()
+
+
+if __name__ == "__main__":
+    main()
