@@ -36,8 +36,33 @@ Texts = Sequence[str]
 Vectors = npt.NDArray[np.float32]
 Labels = npt.NDArray[np.int64]
 
-# Texts in, texts to embed out. "offline" / "llm" summarisers plug in here later.
-SUMMARISERS: dict[str, Callable[[Texts], list[str]]] = {"raw": list}
+
+def _offline(texts: Texts) -> list[str]:
+    """Each text as a one-turn conversation through the offline summariser; its embedding text."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from kura_stream.adapters.embedders import make_embedder
+    from kura_stream.stages.offline_summary import OfflineSummariser
+    from kura_stream.types import Conversation, Message
+
+    now = datetime.now(UTC)
+    convs = [
+        Conversation(
+            chat_id=str(i),
+            created_at=now,
+            messages=(Message(created_at=now, role="user", content=t),),
+        )
+        for i, t in enumerate(texts)
+    ]
+    summariser = OfflineSummariser(embedder=make_embedder(Settings()))
+    summaries = asyncio.run(summariser.summarise_batch(convs))
+    return [s.embedding_text() for s in summaries]
+
+
+# Texts in, texts to embed out. An LLM summariser was not affordable here (minutes per
+# hundred texts on two cores); it plugs in the same way.
+SUMMARISERS: dict[str, Callable[[Texts], list[str]]] = {"raw": list, "offline": _offline}
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,45 @@ from typing import Literal
 from kura_stream import api
 from kura_stream.bootstrap import Insight
 from kura_stream.cache import Cache
-from kura_stream.checkpoints import CheckpointStore
-from kura_stream.export import ExportPaths, export_batch
-from kura_stream.privacy import scrub_conversation
+from kura_stream.checkpoints import CheckpointStore, input_key
+from kura_stream.export import ExportPaths, export_batch, export_paths
 from kura_stream.types import Cluster, Conversation, Summary
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total)."""
+
+
+def _export_once(
+    out: Path,
+    clusters: Sequence[Cluster],
+    assignments: dict[str, str | None],
+    summaries: Sequence[Summary],
+    conversations: Sequence[Conversation],
+    min_size_shown: int,
+) -> ExportPaths:
+    """Export (scrubbing every text), unless `out` already holds this very export."""
+    key = input_key(
+        records=[*clusters, *summaries, *conversations],
+        params={"assignments": [f"{k}={v or ''}" for k, v in sorted(assignments.items())],
+                "min_size_shown": min_size_shown},
+    )  # fmt: skip
+    marker = out / ".export-key"
+    paths = export_paths(out)
+    if marker.exists() and marker.read_text() == key and paths.clusters.exists():
+        logger.info("export in %s is current; not rewritten", out)
+        return paths
+    paths = export_batch(
+        out,
+        clusters=clusters,
+        assignments=assignments,
+        summaries=summaries,
+        conversations=conversations,
+        min_size_shown=min_size_shown,
+    )
+    marker.write_text(key)
+    return paths
 
 
 @dataclass
@@ -53,14 +83,14 @@ async def run_batch(
     timings: dict[str, float] = {}
     failures: list[tuple[str, str]] = []
     clock = time.perf_counter()
-    scrubbed = [scrub_conversation(c) for c in conversations]
 
     def summary_progress(done: int, total: int) -> None:
         if progress is not None:
             progress("summarise", done, total)
 
+    # Summarisers scrub what they read and what they write; checkpoints key the raw input.
     summaries = await api.summarise_conversations(
-        scrubbed,
+        conversations,
         model=insight.summariser,
         cache=cache,
         checkpoint_manager=checkpoints,
@@ -106,15 +136,7 @@ async def run_batch(
         for chat_id in b.chat_ids:
             assignments[chat_id] = b.id
     clock = time.perf_counter()
-    paths = export_batch(
-        out,
-        clusters=placed,
-        assignments=assignments,
-        summaries=summaries,
-        conversations=scrubbed,
-        min_size_shown=min_size_shown,
-        scrub_text=False,  # scrubbed on the way in; summarisers scrub their own output
-    )
+    paths = _export_once(out, placed, assignments, summaries, conversations, min_size_shown)
     timings["export"] = time.perf_counter() - clock
     return BatchResult(
         summaries=summaries,

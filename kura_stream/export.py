@@ -131,6 +131,22 @@ def _kura_summary(summary: Summary) -> dict[str, Any]:
     }
 
 
+def export_paths(dest: Path | str) -> ExportPaths:
+    """The files an export to dest writes."""
+    root = Path(dest)
+    kura = root / KURA_DIR
+    return ExportPaths(
+        clusters=root / "clusters.json",
+        assignments=root / "assignments.jsonl",
+        summaries=root / "summaries.jsonl",
+        kura_conversations=kura / "conversations.json",
+        kura_summaries=kura / "summaries.jsonl",
+        kura_clusters=kura / "clusters.jsonl",
+        kura_meta_clusters=kura / "meta_clusters.jsonl",
+        kura_dimensionality=kura / "dimensionality.jsonl",
+    )
+
+
 def export_batch(
     dest: Path | str,
     *,
@@ -169,18 +185,7 @@ def export_batch(
     Returns:
         The paths written.
     """
-    root = Path(dest)
-    kura = root / KURA_DIR
-    paths = ExportPaths(
-        clusters=root / "clusters.json",
-        assignments=root / "assignments.jsonl",
-        summaries=root / "summaries.jsonl",
-        kura_conversations=kura / "conversations.json",
-        kura_summaries=kura / "summaries.jsonl",
-        kura_clusters=kura / "clusters.jsonl",
-        kura_meta_clusters=kura / "meta_clusters.jsonl",
-        kura_dimensionality=kura / "dimensionality.jsonl",
-    )
+    paths = export_paths(dest)
     ordered = [(_shown(c, min_size_shown), depth, last) for c, depth, last in walk(clusters)]
     assigned = _assignment_map(assignments)
     known = {c.id for c in clusters}
@@ -239,7 +244,7 @@ def export_batch(
         len(assigned),
         len(texts),
         len(dump),
-        root,
+        dest,
     )
     return paths
 
