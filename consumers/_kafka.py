@@ -6,7 +6,9 @@ import asyncio
 import ssl
 from collections.abc import Sequence
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from kura_stream.adapters.kafka_client import aiokafka_kwargs
@@ -59,3 +61,9 @@ async def publish_confirmed(
         for key, value in messages
     ]
     await asyncio.gather(*futures)
+
+
+def records_of(msg: KafkaMessage) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+    """The raw records behind a FastStream message, one or a batch."""
+    raw = msg.raw_message
+    return raw if isinstance(raw, tuple) else (raw,)

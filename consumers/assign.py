@@ -13,7 +13,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
-from consumers._kafka import publish_confirmed
+from consumers._kafka import publish_confirmed, records_of
 from kura_stream.service.runtime import Runtime
 from kura_stream.types import DeadLetter, EmbeddedConversation
 
@@ -34,7 +34,7 @@ def register(rt: Runtime) -> None:
     )
     async def assign(msg: KafkaMessage) -> None:
         started = time.perf_counter()
-        raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        raw = records_of(msg)
         items: list[EmbeddedConversation] = []
         dead: list[DeadLetter] = []
         for record in raw:

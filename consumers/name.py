@@ -12,7 +12,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
-from consumers._kafka import publish_confirmed
+from consumers._kafka import publish_confirmed, records_of
 from kura_stream.service.naming import name_if_due
 from kura_stream.service.runtime import Runtime
 from kura_stream.types import ClusterEvent, ClusterEventKind
@@ -35,7 +35,7 @@ def register(rt: Runtime) -> None:
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def name(msg: KafkaMessage) -> None:
-        raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        raw = records_of(msg)
         due: list[str] = []
         for record in raw:
             try:

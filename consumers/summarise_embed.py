@@ -12,7 +12,7 @@ import time
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 
-from consumers._kafka import publish_confirmed
+from consumers._kafka import publish_confirmed, records_of
 from kura_stream.service.ingest import RawRecord, ingest
 from kura_stream.service.runtime import Runtime
 
@@ -35,7 +35,7 @@ def register(rt: Runtime) -> None:
     )
     async def summarise_embed(msg: KafkaMessage) -> None:
         started = time.perf_counter()
-        raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        raw = records_of(msg)
         records = [
             RawRecord(
                 value=r.value,
