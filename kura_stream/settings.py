@@ -172,3 +172,5 @@ class Settings(BaseSettings):
     """Runtime state: broker logs, PID files, caches, checkpoints."""
     cache_dir: Path = REPO_ROOT / ".cache"
     """Downloads and builds: Kafka jars, model files, the LLM build."""
+    log_format: Literal["text", "json"] = "text"
+    """Log lines for people (text) or one JSON object per line for log pipelines (json)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
+from pydantic import ValidationError
 
 from kura_stream.cli import batch, broker, demo, llm, models, service
 from kura_stream.cli.tui import tui
+from kura_stream.logs import configure_logging
+from kura_stream.settings import Settings
 
 app = typer.Typer(
     name="kura-stream",
@@ -27,12 +28,12 @@ for command in service.app.registered_commands:
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # One INFO line per HTTP request (readiness polls, API calls) drowns everything else.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        typer.echo(f"error: invalid KURA_* setting:\n{err}", err=True)
+        raise typer.Exit(2) from err
+    configure_logging(verbose=verbose, fmt=settings.log_format)
 
 
 def main() -> None:
