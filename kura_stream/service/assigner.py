@@ -67,7 +67,12 @@ class Assigner:
         self.meta: dict[str, dict[str, Any]] = {
             c.cluster_id: dict(c.payload) for c in store.list_clusters()
         }
-        self._sync_cluster_records(self.state.ids)
+        # A crash between writing a batch's conversations and its clusters leaves clusters
+        # with members but no record: recreate them, and announce them as created.
+        unrecorded = {cid for cid in self.state.ids if cid not in self.meta}
+        self.pending_events: list[ClusterEvent] = self._sync_cluster_records(
+            self.state.ids, born=unrecorded
+        )
         logger.info(
             "assigner ready: %d conversations, %d clusters, %d outliers",
             self.state.total,
@@ -89,7 +94,8 @@ class Assigner:
 
     def process(self, items: Sequence[EmbeddedConversation]) -> AssignBatch:
         """Assign a batch, write it durably, and return assignments and events."""
-        batch = AssignBatch()
+        batch = AssignBatch(events=self.pending_events)
+        self.pending_events = []
         latest: dict[str, EmbeddedConversation] = {}
         for item in items:
             latest.pop(item.chat_id, None)
@@ -134,7 +140,7 @@ class Assigner:
         ]
         self.store.upsert_conversations([*new_points, *moved])
         touched = list(dict.fromkeys(a.cluster_id for a in placed.values() if a.cluster_id))
-        batch.events = self._sync_cluster_records(touched, born=set(born))
+        batch.events += self._sync_cluster_records(touched, born=set(born))
         batch.assignments = [placed[i.chat_id] for i in fresh] + [placed[c] for c in rehomed_ids]
         return batch
 

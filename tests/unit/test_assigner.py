@@ -108,3 +108,17 @@ def test_outliers_rehomed_by_a_birth_are_rewritten_in_the_store() -> None:
     assert {p.cluster_id for p in store.get_conversations(["c0", "c1", "c2"])} == {
         born[0].cluster_id
     }
+
+
+def test_clusters_lost_in_a_crash_are_recreated_and_announced() -> None:
+    store = MemoryClusterStore(DIM)
+    first = Assigner(store, PARAMS, min_size_shown=3)
+    first.process(_items(30))
+    lost = [c.cluster_id for c in store.list_clusters()]
+    store.delete_clusters(lost)  # as if the process died before writing its clusters
+    second = Assigner(store, PARAMS, min_size_shown=3)
+    assert sorted(c.cluster_id for c in store.list_clusters()) == sorted(lost)
+    batch = second.process([])
+    created = {e.cluster_id for e in batch.events if e.kind == ClusterEventKind.CREATED}
+    assert created == set(lost)
+    assert second.process([]).events == []
