@@ -20,7 +20,7 @@ from typing import Any, Literal
 from kura_stream.adapters.embedders.common import EmbedderError, minilm_dir, static_dir
 from kura_stream.adapters.embedders.distill import Recipe, distil_static
 from kura_stream.adapters.embedders.minilm import ONNX_FILE, TOKENIZER_FILE
-from kura_stream.adapters.llm_server import ModelIntegrityError, sha256_file, verify_sha256
+from kura_stream.adapters.llm_weights import ModelIntegrityError, sha256_file, verify_sha256
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import typer
 
 from kura_stream.adapters import model_files
 from kura_stream.adapters.embedders import EmbedderError, make_embedder
-from kura_stream.adapters.llm_server import ModelIntegrityError
+from kura_stream.adapters.llm_weights import ModelIntegrityError
 from kura_stream.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)

@@ -35,7 +35,7 @@ from kura_stream.adapters.embedders.common import minilm_dir, static_dir
 from kura_stream.adapters.embedders.distill import distil_static, zipf_sif_weights
 from kura_stream.adapters.embedders.memo import MemoEmbedder
 from kura_stream.adapters.embedders.minilm import load_tokenizer
-from kura_stream.adapters.llm_server import ModelIntegrityError
+from kura_stream.adapters.llm_weights import ModelIntegrityError
 from kura_stream.cli import app
 from kura_stream.protocols import Embedder
 from kura_stream.settings import EmbedderSettings, LLMSettings, Settings
