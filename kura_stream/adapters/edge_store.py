@@ -12,21 +12,16 @@ from typing import IO, Any, Literal, NamedTuple, cast
 
 import qdrant_edge as qe
 
+from kura_stream.adapters.point_store import Encoded, PointStore, RawPoint
 from kura_stream.adapters.stores import (
     DimensionMismatchError,
-    StoreClosedError,
     StoreError,
     StoreLockedError,
     check_vector,
     collection_names,
-    decode_cluster,
-    decode_conversation,
-    encode_cluster,
-    encode_conversation,
-    in_input_order,
     point_id,
 )
-from kura_stream.records import ClusterPoint, ConversationPoint, Hit, Vector
+from kura_stream.records import Hit, Vector
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +45,7 @@ class _Shard(NamedTuple):
     path: Path
 
 
-class EdgeClusterStore:
+class EdgeClusterStore(PointStore[_Shard]):
     """Conversations and clusters in two qdrant-edge shards under one folder.
 
     `<path>/<prefix>_conversations` and `<path>/<prefix>_clusters` are shards with one unnamed
@@ -133,106 +128,10 @@ class EdgeClusterStore:
             )
         return _Shard(shard, shard_path)
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError(f"the embedded store at {self._path} is closed")
-
-    @property
-    def dim(self) -> int:
-        """Vector length of both collections."""
-        return self._dim
-
     @property
     def path(self) -> Path:
         """The store's folder."""
         return self._path
-
-    # -- conversations ---------------------------------------------------------------------
-
-    def upsert_conversations(self, points: Sequence[ConversationPoint]) -> None:
-        """Insert or replace conversations by chat_id; durable (see Durability) on return."""
-        self._check_open()
-        encoded = [encode_conversation(p, self._dim) for p in points]
-        self._upsert(self._conversations, encoded)
-
-    def get_conversations(self, chat_ids: Sequence[str]) -> list[ConversationPoint]:
-        """The stored conversations among chat_ids (missing ids left out), in input order."""
-        self._check_open()
-        records = self._retrieve(self._conversations, chat_ids)
-        found = [decode_conversation(r.payload or {}, _vector(r)) for r in records]
-        return in_input_order(chat_ids, {p.chat_id: p for p in found})
-
-    def delete_conversations(self, chat_ids: Sequence[str]) -> None:
-        """Delete conversations by chat_id; unknown ids are ignored."""
-        self._check_open()
-        self._delete(self._conversations, chat_ids)
-
-    def count_conversations(self, cluster_id: str | None = None) -> int:
-        """Exact number of conversations, all of them or those in one cluster."""
-        self._check_open()
-        request = qe.CountRequest(exact=True, filter=_cluster_filter(cluster_id))
-        return int(self._conversations.engine.count(request))
-
-    def iter_conversations(self, batch_size: int = 1000) -> Iterator[list[ConversationPoint]]:
-        """Every stored conversation with its vector, in batches of at most batch_size."""
-        self._check_open()
-        for records in _scroll(self._conversations.engine, batch_size):
-            yield [decode_conversation(r.payload or {}, _vector(r)) for r in records]
-
-    def conversations_in_cluster(self, cluster_id: str, limit: int) -> list[ConversationPoint]:
-        """Up to limit conversations whose cluster_id is cluster_id."""
-        self._check_open()
-        if limit < 1:
-            return []
-        request = qe.ScrollRequest(
-            limit=limit,
-            filter=_cluster_filter(cluster_id),
-            with_payload=True,
-            with_vector=True,
-        )
-        records, _ = self._conversations.engine.scroll(request)
-        return [decode_conversation(r.payload or {}, _vector(r)) for r in records]
-
-    def search_conversations(
-        self, vector: Vector, limit: int, cluster_id: str | None = None
-    ) -> list[Hit]:
-        """Nearest conversations by cosine similarity, best first, optionally in one cluster."""
-        self._check_open()
-        return _search(self._conversations.engine, "chat_id", self._dim, vector, limit, cluster_id)
-
-    # -- clusters --------------------------------------------------------------------------
-
-    def upsert_clusters(self, points: Sequence[ClusterPoint]) -> None:
-        """Insert or replace clusters by cluster_id; durable (see Durability) on return."""
-        self._check_open()
-        encoded = [encode_cluster(p, self._dim) for p in points]
-        self._upsert(self._clusters, encoded)
-
-    def get_clusters(self, cluster_ids: Sequence[str]) -> list[ClusterPoint]:
-        """The stored clusters among cluster_ids (missing ids left out), in input order."""
-        self._check_open()
-        records = self._retrieve(self._clusters, cluster_ids)
-        found = [decode_cluster(r.payload or {}, _vector(r)) for r in records]
-        return in_input_order(cluster_ids, {p.cluster_id: p for p in found})
-
-    def list_clusters(self) -> list[ClusterPoint]:
-        """Every stored cluster."""
-        self._check_open()
-        return [
-            decode_cluster(r.payload or {}, _vector(r))
-            for records in _scroll(self._clusters.engine, 1000)
-            for r in records
-        ]
-
-    def delete_clusters(self, cluster_ids: Sequence[str]) -> None:
-        """Delete clusters by cluster_id; unknown ids are ignored."""
-        self._check_open()
-        self._delete(self._clusters, cluster_ids)
-
-    def search_clusters(self, vector: Vector, limit: int) -> list[Hit]:
-        """Nearest clusters by cosine similarity of their centroids, best first."""
-        self._check_open()
-        return _search(self._clusters.engine, _CLUSTER_FIELD, self._dim, vector, limit, None)
 
     def flush(self) -> None:
         """Flush both shards fully (WAL and segments) and let the engine truncate its WAL."""
@@ -255,31 +154,48 @@ class EdgeClusterStore:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _upsert(
-        self, shard: _Shard, encoded: list[tuple[str, list[float], dict[str, Any]]]
-    ) -> None:
-        if not encoded:
-            return
+    def _write(self, handle: _Shard, encoded: Encoded) -> None:
         for start in range(0, len(encoded), self._batch_size):
             batch = [
                 qe.Point(pid, vec, payload)
                 for pid, vec, payload in encoded[start : start + self._batch_size]
             ]
-            shard.engine.update(qe.UpdateOperation.upsert_points(batch))
-        self._make_durable(shard)
+            handle.engine.update(qe.UpdateOperation.upsert_points(batch))
+        self._make_durable(handle)
 
-    def _delete(self, shard: _Shard, keys: Sequence[str]) -> None:
-        if not keys:
-            return
-        ids: list[qe.PointId] = [point_id(k) for k in dict.fromkeys(keys)]
-        shard.engine.update(qe.UpdateOperation.delete_points(ids))
-        self._make_durable(shard)
-
-    def _retrieve(self, shard: _Shard, keys: Sequence[str]) -> list[qe.Record]:
+    def _fetch(self, handle: _Shard, keys: Sequence[str]) -> list[RawPoint]:
         if not keys:
             return []
         ids: list[qe.PointId] = [point_id(k) for k in dict.fromkeys(keys)]
-        return shard.engine.retrieve(ids, with_payload=True, with_vector=True)
+        records = handle.engine.retrieve(ids, with_payload=True, with_vector=True)
+        return [(r.payload or {}, _vector(r)) for r in records]
+
+    def _remove(self, handle: _Shard, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        ids: list[qe.PointId] = [point_id(k) for k in dict.fromkeys(keys)]
+        handle.engine.update(qe.UpdateOperation.delete_points(ids))
+        self._make_durable(handle)
+
+    def _count(self, handle: _Shard, cluster_id: str | None) -> int:
+        request = qe.CountRequest(exact=True, filter=_cluster_filter(cluster_id))
+        return int(handle.engine.count(request))
+
+    def _scan(self, handle: _Shard, batch_size: int) -> Iterator[list[RawPoint]]:
+        for records in _scroll(handle.engine, batch_size):
+            yield [(r.payload or {}, _vector(r)) for r in records]
+
+    def _scan_cluster(self, handle: _Shard, cluster_id: str, limit: int) -> list[RawPoint]:
+        request = qe.ScrollRequest(
+            limit=limit, filter=_cluster_filter(cluster_id), with_payload=True, with_vector=True
+        )
+        records, _ = handle.engine.scroll(request)
+        return [(r.payload or {}, _vector(r)) for r in records]
+
+    def _nearest(
+        self, handle: _Shard, key: str, vector: Vector, limit: int, cluster_id: str | None
+    ) -> list[Hit]:
+        return _search(handle.engine, key, self._dim, vector, limit, cluster_id)
 
     def _make_durable(self, shard: _Shard) -> None:
         if time.monotonic() - self._last_checkpoint >= self._checkpoint_interval_s:
