@@ -11,7 +11,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from kura_stream.adapters.kafka_client import aiokafka_kwargs
+from kura_stream.adapters.kafka_client import PRODUCE_BATCH_BYTES, aiokafka_kwargs
 from kura_stream.settings import KafkaSettings
 
 
@@ -41,6 +41,7 @@ def make_broker(settings: KafkaSettings) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
+        max_batch_size=PRODUCE_BATCH_BYTES,
         logger=None,
     )
 

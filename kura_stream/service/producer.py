@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from kura_stream.adapters.kafka_client import aiokafka_kwargs, ensure_topics
+from kura_stream.adapters.kafka_client import PRODUCE_BATCH_BYTES, aiokafka_kwargs, ensure_topics
 from kura_stream.loaders import LoadError, iter_conversations
 from kura_stream.settings import Settings
 
@@ -34,7 +34,13 @@ async def replay(
     k = settings.kafka
     kwargs = aiokafka_kwargs(k)
     await ensure_topics(k.bootstrap, [k.topic_conversations], k.partitions, client_kwargs=kwargs)
-    producer = AIOKafkaProducer(**kwargs, acks="all", enable_idempotence=True, linger_ms=5)
+    producer = AIOKafkaProducer(
+        **kwargs,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=PRODUCE_BATCH_BYTES,
+    )
     await producer.start()
     sent = refused = 0
     started = time.monotonic()
