@@ -38,10 +38,10 @@ class QdrantClusterStore(PointStore[str]):
     """Conversations and clusters in two Qdrant collections, cosine distance.
 
     Collections are `<prefix>_conversations` and `<prefix>_clusters`, created if missing. Point
-    ids are uuid5 of the key (the key is also in the payload); the user payload is nested under
-    "payload" beside chat_id / cluster_id, and cluster_id carries a keyword payload index on a
-    server. Writes go in batches with wait=True, so they are applied (and in the server's WAL)
-    before a call returns. The store owns the client: close() closes it.
+    ids are uuid5 of the key (the key is also in the payload); the user payload is one JSON
+    text in "payload_json" beside chat_id / cluster_id, and cluster_id carries a keyword
+    payload index on a server. Writes go in batches with wait=True, so they are applied (and
+    in the server's WAL) before a call returns. The store owns the client: close() closes it.
     """
 
     def __init__(
