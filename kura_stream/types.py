@@ -209,7 +209,7 @@ class Command(_Record):
 
 def _vector_from_wire(value: Any) -> tuple[float, ...]:
     if isinstance(value, str):
-        return tuple(float(x) for x in np.frombuffer(base64.b64decode(value), dtype="<f4"))
+        return tuple(np.frombuffer(base64.b64decode(value), dtype="<f4").tolist())
     return tuple(float(x) for x in value)
 
 

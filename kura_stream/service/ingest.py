@@ -159,7 +159,7 @@ async def ingest(
             EmbeddedConversation(
                 chat_id=conversation.chat_id,
                 summary=summary,
-                vector=tuple(float(x) for x in vector),
+                vector=tuple(np.asarray(vector, dtype=np.float32).tolist()),
                 embedder=embedder.name,
                 created_at=conversation.created_at,
                 received_at=_received_at(record),
