@@ -22,17 +22,13 @@ TRANSIENT_BACKOFF_S = 5.0
 
 
 def register(rt: Runtime) -> None:
-    """Subscribe the summarise + embed handler on rt.broker."""
+    """Subscribe service.summarise_consumers summarise + embed consumers on rt.broker.
+
+    They share one consumer group, so each owns some of the topic's partitions and their
+    batches overlap: one is embedding while another parses, publishes and commits.
+    """
     kafka = rt.settings.kafka
 
-    @rt.broker.subscriber(
-        kafka.topic_conversations,
-        group_id=f"{kafka.group_id}-summarise",
-        batch=True,
-        max_records=kafka.batch_max_records,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-    )
     async def summarise_embed(msg: KafkaMessage) -> None:
         started = time.perf_counter()
         raw = records_of(msg)
@@ -77,3 +73,13 @@ def register(rt: Runtime) -> None:
         rt.dead_letters += len(result.dead)
         rt.metrics.ingested.inc(len(result.embedded))
         rt.metrics.batch_seconds.labels(stage="summarise").observe(time.perf_counter() - started)
+
+    for _ in range(rt.settings.service.summarise_consumers):
+        rt.broker.subscriber(
+            kafka.topic_conversations,
+            group_id=f"{kafka.group_id}-summarise",
+            batch=True,
+            max_records=kafka.batch_max_records,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+        )(summarise_embed)

@@ -2,4 +2,5 @@
 
 from kura_stream.cli import main
 
-main()
+if __name__ == "__main__":  # a spawned worker process imports this module as __mp_main__
+    main()

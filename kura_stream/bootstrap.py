@@ -29,10 +29,23 @@ class Insight:
     permanent_errors: tuple[type[Exception], ...]
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    """The configured embedder (model files must have been fetched)."""
+def build_embedder(settings: Settings, *, service: bool = False) -> Embedder:
+    """The configured embedder (model files must have been fetched).
+
+    Args:
+        settings: Configuration.
+        service: For `serve`, where embedder.worker_process=None means a worker process for
+            minilm.
+    """
     from kura_stream.adapters.embedders.factory import make_embedder
 
+    in_worker = settings.embedder.worker_process
+    if in_worker is None:
+        in_worker = service and settings.embedder.kind == "minilm"
+    if in_worker:
+        from kura_stream.adapters.embedders.process import ProcessEmbedder
+
+        return ProcessEmbedder(settings)
     return make_embedder(settings)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -37,6 +38,7 @@ class Runtime:
         recompute_lock: One recompute at a time.
         recomputes: Known recompute requests by id.
         started_at: When the service started.
+        closers: Called once when the service stops (an embedding worker's shutdown).
     """
 
     settings: Settings
@@ -61,3 +63,4 @@ class Runtime:
     broker_ok: bool = True
     store_ok: bool = True
     history: dict[str, deque[int]] = field(default_factory=dict)
+    closers: list[Callable[[], None]] = field(default_factory=list)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection
 
 import uvicorn
 
 from kura_stream.adapters.kafka_client import aiokafka_kwargs, consumer_lag, ensure_topics
-from kura_stream.bootstrap import Insight, build_insight, build_store, limit_blas_threads
+from kura_stream.bootstrap import (
+    Insight,
+    build_embedder,
+    build_insight,
+    build_store,
+    limit_blas_threads,
+)
 from kura_stream.service import read_model
 from kura_stream.service.assigner import Assigner
 from kura_stream.service.http_api import make_http_app
@@ -43,7 +50,18 @@ def build_runtime(settings: Settings, *, offline: bool, insight: Insight | None 
     """Everything the consumers need, from settings."""
     from consumers._kafka import make_broker
 
-    insight = insight or build_insight(settings, offline=offline)
+    if insight is None:
+        embedder = build_embedder(settings, service=True)
+        insight = build_insight(settings, offline=offline, embedder=embedder)
+        close = getattr(embedder, "close", None)
+        closers = [close] if close is not None else []
+    else:
+        closers = []
+    warm_up = getattr(insight.summariser, "warm_up", None)
+    if warm_up is not None:
+        started = time.perf_counter()
+        warm_up()
+        logger.info("summariser warmed up in %.1fs", time.perf_counter() - started)
     store = build_store(settings, insight.embedder.dim)
     assigner = Assigner(
         store,
@@ -61,6 +79,7 @@ def build_runtime(settings: Settings, *, offline: bool, insight: Insight | None 
         namer=insight.namer,
         parent_namer=insight.parent_namer,
         assigner=assigner,
+        closers=closers,
     )
 
 
@@ -163,4 +182,6 @@ async def serve(
                 await task
         await rt.broker.stop()
         rt.store.close()
+        for close in rt.closers:
+            close()
         logger.info("stopped: in-flight batches finished and committed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -300,6 +301,15 @@ class OfflineSummariser:
             self._label_vectors = (vectors[:n], vectors[n:])
         return self._label_vectors
 
+    def warm_up(self) -> None:
+        """Load what the first batch would otherwise load: label vectors and the language model.
+
+        A service calls this before it consumes, so the first conversations do not wait
+        (about 1.5 s with MiniLM).
+        """
+        self._labels()
+        self.human_language("warm up the language identifier")
+
     def human_language(self, text: str) -> str | None:
         """The language of text when py3langid is confident enough, as a lowercase name."""
         if len(text.strip()) < 3:
@@ -326,9 +336,15 @@ class OfflineSummariser:
         return (await self.summarise_batch([conversation]))[0]
 
     async def summarise_batch(self, conversations: Sequence[Conversation]) -> list[Summary]:
-        """Summarise many conversations with one embedder call for all their requests."""
+        """Summarise many conversations with one embedder call for all their requests.
+
+        The embedder runs in a worker thread (onnxruntime releases the GIL), so the event
+        loop goes on assigning and publishing while this batch is embedded.
+        """
         parts = [self._parts(c) for c in conversations]
-        vectors = self._embedder.embed([request for _, request, _, _ in parts])
+        vectors = await asyncio.to_thread(
+            self._embedder.embed, [request for _, request, _, _ in parts]
+        )
         out = []
         for (clean, request, languages, phrases), vector in zip(parts, vectors, strict=True):
             out.append(

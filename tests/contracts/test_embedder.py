@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
 import socket
 import zipfile
 from collections.abc import Callable, Iterator
@@ -35,6 +37,7 @@ from kura_stream.adapters.embedders.common import minilm_dir, static_dir
 from kura_stream.adapters.embedders.distill import distil_static, zipf_sif_weights
 from kura_stream.adapters.embedders.memo import MemoEmbedder
 from kura_stream.adapters.embedders.minilm import load_tokenizer
+from kura_stream.adapters.embedders.process import ProcessEmbedder
 from kura_stream.adapters.llm_weights import ModelIntegrityError
 from kura_stream.cli import app
 from kura_stream.protocols import Embedder
@@ -138,7 +141,19 @@ BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Embedder]] = {
     "memo(static)": lambda r: MemoEmbedder(
         StaticEmbedder(static_dir(r.getfixturevalue("models_dir"))), size=3
     ),
+    # serve's default for minilm: the same model in a worker process.
+    "process(minilm)": lambda r: r.getfixturevalue("minilm_in_worker"),
 }
+
+
+@pytest.fixture(scope="session")
+def minilm_in_worker(models_dir: Path) -> Iterator[ProcessEmbedder]:
+    settings = Settings(
+        embedder=EmbedderSettings(kind="minilm", models_dir=models_dir, batch_size=BATCH)
+    )
+    worker = ProcessEmbedder(settings)
+    yield worker
+    worker.close()
 
 
 @pytest.fixture(scope="session", params=list(BUILDERS))
@@ -528,3 +543,57 @@ def test_openai_unreachable_server_is_a_clear_error() -> None:
     client = OpenAIEmbedder(base_url=f"http://127.0.0.1:{port}/v1", model="m", max_retries=0, dim=4)
     with pytest.raises(EmbedderError, match="failed: APIConnectionError"):
         client.embed(["a"])
+
+
+# --- the worker process ------------------------------------------------------------------------
+
+
+def test_worker_process_gives_the_in_process_vectors(
+    minilm_in_worker: ProcessEmbedder, minilm: MiniLMEmbedder
+) -> None:
+    texts = [long_text(n, seed=n) for n in (3, 40, 300)]
+    assert minilm_in_worker.name == minilm.name
+    np.testing.assert_allclose(minilm_in_worker.embed(texts), minilm.embed(texts), atol=1e-6)
+
+
+def test_a_killed_worker_fails_that_call_and_a_new_one_serves_the_next(
+    models_dir: Path, static: StaticEmbedder
+) -> None:
+    worker = ProcessEmbedder(
+        Settings(embedder=EmbedderSettings(kind="static", models_dir=models_dir))
+    )
+    try:
+        first = worker.worker_pid()
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(EmbedderError, match="worker process died"):
+            worker.embed(["a refund for a broken router"])
+        again = worker.embed(["a refund for a broken router"])
+        assert worker.worker_pid() != first
+        np.testing.assert_allclose(again, static.embed(["a refund for a broken router"]))
+    finally:
+        worker.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "setting", "service", "expected"),
+    [
+        ("minilm", None, True, ProcessEmbedder),
+        ("minilm", None, False, MiniLMEmbedder),
+        ("static", None, True, StaticEmbedder),
+        ("static", True, False, ProcessEmbedder),
+        ("minilm", False, True, MiniLMEmbedder),
+    ],
+)
+def test_serve_embeds_minilm_in_a_worker_unless_told_otherwise(
+    models_dir: Path, kind: str, setting: bool | None, service: bool, expected: type
+) -> None:
+    from kura_stream.bootstrap import build_embedder
+
+    config = EmbedderSettings(kind=kind, models_dir=models_dir, worker_process=setting)
+    built = build_embedder(Settings(embedder=config), service=service)
+    try:
+        assert type(built) is expected
+    finally:
+        close = getattr(built, "close", None)
+        if close is not None:
+            close()

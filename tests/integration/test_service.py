@@ -183,3 +183,33 @@ async def test_recompute_gives_hierarchy_and_map_and_keeps_ids(
     positions = {(round(c["x"], 3), round(c["y"], 3)) for c in after.values() if c["level"] == 0}
     assert len(positions) > 1, "map not drawn"
     _counts_consistent(service, 400)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+async def test_minilm_embeds_in_a_worker_that_never_outlives_the_service(
+    kafka_bootstrap: str, tmp_path: Path, static_models: None, sample: list[Conversation]
+) -> None:
+    svc = ServiceUnderTest(bootstrap=kafka_bootstrap, workdir=tmp_path, embedder="minilm")
+    try:
+        svc.start()
+        assert svc.proc is not None
+        workers = _children(svc.proc.pid)
+        assert workers, "serve with minilm started no embedding worker"
+        await _produce(svc, _payloads(sample[:200]))
+        wait_for(lambda: svc.get("/status")["conversations"] == 200, 240, "not all 200 stored")
+        _counts_consistent(svc, 200)
+        svc.kill()
+        wait_for(
+            lambda: not any(Path(f"/proc/{w}").exists() for w in workers),
+            10,
+            "the embedding worker outlived a SIGKILLed service",
+        )
+        svc.start()  # the same store, a new worker: nothing lost, nothing counted twice
+        await _produce(svc, _payloads(sample[150:250]))
+        wait_for(lambda: svc.get("/status")["conversations"] == 250, 240, "not all 250 stored")
+        _counts_consistent(svc, 250)
+    finally:
+        svc.stop()

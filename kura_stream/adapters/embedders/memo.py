@@ -6,6 +6,7 @@ embeds the summary text, which is that same request. The memo answers the second
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -23,6 +24,8 @@ class MemoEmbedder:
         self._inner = inner
         self._size = size
         self._memo: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        # The summariser, the namers and a recompute call embed from different threads.
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -36,18 +39,22 @@ class MemoEmbedder:
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Vectors of texts; only texts not remembered reach the inner embedder (one call)."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        found: dict[str, npt.NDArray[np.float32]] = {}
         if missing:
-            for text, vector in zip(missing, self._inner.embed(missing), strict=True):
-                self._memo[text] = vector
-                if len(self._memo) > self._size:
-                    self._memo.popitem(last=False)
+            found = dict(zip(missing, self._inner.embed(missing), strict=True))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            vector = self._memo.get(text)
-            if vector is None:  # evicted within this very call (more texts than the memo)
-                vector = self._inner.embed([text])[0]
-            else:
+        with self._lock:
+            for i, text in enumerate(texts):
+                vector = found.get(text)
+                if vector is None:
+                    vector = self._memo.get(text)
+                if vector is None:  # evicted by another thread since the first look
+                    vector = self._inner.embed([text])[0]
+                out[i] = vector
+                self._memo[text] = vector
                 self._memo.move_to_end(text)
-            out[i] = vector
+            while len(self._memo) > self._size:
+                self._memo.popitem(last=False)
         return out

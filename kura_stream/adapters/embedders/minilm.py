@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -147,6 +148,9 @@ class MiniLMEmbedder:
         self._max_seq_length = max_seq_length
         self._tokenizer = load_tokenizer(tokenizer_path, max_length=max_seq_length)
         self._session = make_session(onnx_path, threads=threads)
+        # One forward pass at a time, so the model uses the threads it was given, however
+        # many consumers embed at once.
+        self._lock = threading.Lock()
         logger.debug("loaded MiniLM from %s (%d threads)", onnx_path, threads)
 
     @classmethod
@@ -178,6 +182,10 @@ class MiniLMEmbedder:
         """
         if not texts:
             return empty(DIM)
+        with self._lock:
+            return self._embed(texts)
+
+    def _embed(self, texts: Sequence[str]) -> Vectors:
         encodings: list[Encoding] = self._tokenizer.encode_batch(list(texts))
         lengths = np.array([len(e.ids) for e in encodings])
         # Longest first, ties in input order: each batch pads to its first text's length.
