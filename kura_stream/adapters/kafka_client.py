@@ -17,6 +17,8 @@ from kura_stream.settings import KafkaSettings
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+METADATA_WAIT_S = 10.0
+"""How long to wait for a topic just created to show in the metadata."""
 _TOPIC_ALREADY_EXISTS = 36
 
 
@@ -161,6 +163,32 @@ async def ensure_topics(
         await admin.close()
 
 
+async def topic_partitions(
+    bootstrap: str, topic: str, client_kwargs: Mapping[str, object] | None = None
+) -> list[int]:
+    """The partition numbers of topic, waiting up to METADATA_WAIT_S for a topic just created.
+
+    Raises:
+        ServiceError: the topic has no partitions in the broker's metadata by then.
+    """
+    admin = AIOKafkaAdminClient(**{**(client_kwargs or {}), "bootstrap_servers": bootstrap})
+    await admin.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + METADATA_WAIT_S
+        while True:
+            described = await admin.describe_topics([topic])
+            found = [t for t in described if t["topic"] == topic and not t["error_code"]]
+            partitions = sorted(p["partition"] for t in found for p in t["partitions"])
+            if partitions:
+                return partitions
+            if loop.time() >= deadline:
+                raise ServiceError(f"topic {topic} has no partitions after {METADATA_WAIT_S}s")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
 async def consumer_lag(
     bootstrap: str,
     group_id: str,
@@ -170,21 +198,21 @@ async def consumer_lag(
 ) -> int:
     """Messages in topic not yet committed by group_id (all of them if it never committed)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.errors import GroupCoordinatorNotAvailableError
 
     kwargs = {**(client_kwargs or {}), "bootstrap_servers": bootstrap}
     admin = AIOKafkaAdminClient(**kwargs)
     consumer = AIOKafkaConsumer(**kwargs, enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic, kwargs)]
     await admin.start()
     await consumer.start()
     try:
-        await consumer.topics()  # fetches metadata, so partitions_for_topic knows the topic
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return 0
         ends = await consumer.end_offsets(tps)
         begins = await consumer.beginning_offsets(tps)
-        committed = await admin.list_consumer_group_offsets(group_id, partitions=tps)
+        try:
+            committed = await admin.list_consumer_group_offsets(group_id, partitions=tps)
+        except GroupCoordinatorNotAvailableError:  # no group has committed on this cluster yet
+            committed = {}
         lag = 0
         for tp in tps:
             meta = committed.get(tp)
@@ -194,3 +222,46 @@ async def consumer_lag(
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def start_group_at_end(
+    bootstrap: str,
+    group_id: str,
+    topic: str,
+    *,
+    client_kwargs: Mapping[str, object] | None = None,
+) -> bool:
+    """Commit the log end offsets for a group that has never committed on topic.
+
+    A new group then starts from what is sent from now on, with no window in which a message
+    could slip past an "auto_offset_reset=latest" consumer that is still joining. Call it
+    before the group's consumers start (a group with members refuses outside commits).
+
+    Returns:
+        True if offsets were committed; False if the group already had offsets.
+
+    Raises:
+        ServiceError: the topic does not show up in the broker's metadata.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.errors import KafkaError
+
+    kwargs = {**(client_kwargs or {}), "bootstrap_servers": bootstrap}
+    consumer = AIOKafkaConsumer(**kwargs, group_id=group_id, enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic, kwargs)]
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        committed = [await consumer.committed(tp) for tp in tps]
+        if any(offset is not None for offset in committed):
+            return False
+        ends = await consumer.end_offsets(tps)
+        try:
+            await consumer.commit({tp: ends[tp] for tp in tps})
+        except KafkaError as err:  # the group has members already: they own its offsets
+            logger.info("group %s left as it is (%r)", group_id, err)
+            return False
+        logger.info("group %s starts on %s at the log end %s", group_id, topic, ends)
+        return True
+    finally:
+        await consumer.stop()
