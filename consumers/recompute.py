@@ -2,6 +2,9 @@
 
 Recomputes also run on a schedule (time, or conversations since the last one); see
 `recompute_scheduler`. One runs at a time; a request during a run waits for the next turn.
+
+A recompute command's offset is committed only when its recompute has finished (completed
+or failed), so a service that dies during one runs it again when it comes back.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from kura_stream.types import ClusterEvent, ClusterEventKind, Command
 logger = logging.getLogger(__name__)
 
 _background: set[asyncio.Task[RecomputeStatus]] = set()
+
+RECOMPUTE_MAX_S = 3600
+"""Longest a recompute may run inside the command handler before the consumer group drops
+the consumer (its max poll interval)."""
 
 
 async def _publish(rt: Runtime, events: list[ClusterEvent]) -> None:
@@ -114,12 +121,21 @@ async def run_recompute(rt: Runtime, request_id: str) -> RecomputeStatus:
         return status
 
 
-def start_recompute(rt: Runtime, request_id: str) -> None:
-    """Run a recompute in the background (the command consumer must not block for minutes)."""
+async def start_recompute(rt: Runtime, request_id: str) -> None:
+    """Run a recompute in this process's background (when no commands consumer runs here)."""
     rt.recomputes[request_id] = RecomputeStatus(request_id=request_id, state="queued")
     task = asyncio.create_task(run_recompute(rt, request_id))
     _background.add(task)
     task.add_done_callback(_background.discard)
+
+
+async def request_recompute(rt: Runtime, request_id: str) -> None:
+    """Queue a recompute as a command on the commands topic: it survives a crash."""
+    rt.recomputes[request_id] = RecomputeStatus(request_id=request_id, state="queued")
+    command = Command(kind="recompute", request_id=request_id)
+    await publish_confirmed(
+        rt.broker, rt.settings.kafka.topic_commands, [(None, command.model_dump_json().encode())]
+    )
 
 
 async def rename(rt: Runtime, cluster_id: str, name: str) -> ClusterEvent | None:
@@ -144,10 +160,11 @@ def register(rt: Runtime) -> None:
         group_id=f"{kafka.group_id}-commands",
         auto_offset_reset="latest",
         ack_policy=AckPolicy.ACK,
+        max_poll_interval_ms=RECOMPUTE_MAX_S * 1000,
     )
     async def on_command(command: Command) -> None:
         if command.kind == "recompute":
-            start_recompute(rt, command.request_id)
+            await run_recompute(rt, command.request_id)  # committed when it has finished
         elif command.cluster_id and command.name:
             event = await rename(rt, command.cluster_id, command.name)
             if event is not None:

@@ -6,7 +6,7 @@ Commands and the dashboard reach the data through it while `serve` holds the emb
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import fields
 from pathlib import Path
 
@@ -22,12 +22,15 @@ from kura_stream.service.export_store import export_store
 from kura_stream.service.runtime import Runtime
 
 
-def make_http_app(rt: Runtime, *, start_recompute: Callable[[Runtime, str], None]) -> Starlette:
+def make_http_app(
+    rt: Runtime, *, start_recompute: Callable[[Runtime, str], Awaitable[None]]
+) -> Starlette:
     """The ASGI app over a runtime.
 
     Args:
         rt: The running service's runtime.
-        start_recompute: `start_recompute(rt, request_id)`, launching a background recompute.
+        start_recompute: `await start_recompute(rt, request_id)` queues a recompute and
+            returns before it runs.
     """
     launch = start_recompute
 
@@ -53,7 +56,7 @@ def make_http_app(rt: Runtime, *, start_recompute: Callable[[Runtime, str], None
 
     async def recompute(_: Request) -> Response:
         request_id = read_model.new_request_id()
-        launch(rt, request_id)
+        await launch(rt, request_id)
         return _json(read_model.recompute_status(rt, request_id))
 
     async def recompute_status(request: Request) -> Response:

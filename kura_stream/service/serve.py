@@ -10,7 +10,12 @@ from collections.abc import Awaitable, Callable, Collection
 
 import uvicorn
 
-from kura_stream.adapters.kafka_client import aiokafka_kwargs, consumer_lag, ensure_topics
+from kura_stream.adapters.kafka_client import (
+    aiokafka_kwargs,
+    consumer_lag,
+    ensure_topics,
+    start_group_at_end,
+)
 from kura_stream.bootstrap import (
     Insight,
     build_embedder,
@@ -84,12 +89,16 @@ def build_runtime(settings: Settings, *, offline: bool, insight: Insight | None 
 
 
 async def prepare_topics(settings: Settings) -> None:
-    """Create kura-stream's topics if missing (the embedded topic with one partition)."""
+    """Create missing topics (embedded: one partition); a new commands group starts at the end."""
     k = settings.kafka
     kwargs = aiokafka_kwargs(k)
     many = [k.topic_conversations, k.topic_dlq, k.topic_assignments, k.topic_cluster_events]
     await ensure_topics(k.bootstrap, many, k.partitions, client_kwargs=kwargs)
     await ensure_topics(k.bootstrap, [k.topic_embedded, k.topic_commands], 1, client_kwargs=kwargs)
+    # Commands sent once the service is up must never be skipped by a group still joining.
+    await start_group_at_end(
+        k.bootstrap, f"{k.group_id}-commands", k.topic_commands, client_kwargs=kwargs
+    )
 
 
 def register(rt: Runtime, parts: Collection[str]) -> None:
@@ -126,7 +135,7 @@ async def serve(
     On a signal the HTTP server stops, then the broker stops its subscribers gracefully (the
     batch in flight finishes and commits), then the store is closed.
     """
-    from consumers.recompute import recompute_scheduler, start_recompute
+    from consumers.recompute import recompute_scheduler, request_recompute, start_recompute
 
     limit_blas_threads()
     await prepare_topics(settings)
@@ -154,7 +163,10 @@ async def serve(
     tasks = [asyncio.create_task(_every(5.0, lag)), asyncio.create_task(_every(10.0, history))]
     if "commands" in parts:
         tasks.append(asyncio.create_task(recompute_scheduler(rt)))
-    app = make_http_app(rt, start_recompute=start_recompute)
+    # With the commands consumer here, POST /recompute goes through the commands topic, so a
+    # requested recompute survives a crash of the service; otherwise it runs in-process.
+    launch = request_recompute if "commands" in parts else start_recompute
+    app = make_http_app(rt, start_recompute=launch)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

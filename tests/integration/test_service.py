@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -213,3 +214,40 @@ async def test_minilm_embeds_in_a_worker_that_never_outlives_the_service(
         _counts_consistent(svc, 250)
     finally:
         svc.stop()
+
+
+def _recompute_state(svc: ServiceUnderTest, request_id: str) -> str | None:
+    try:
+        return str(svc.get(f"/recompute/{request_id}")["state"])
+    except httpx.HTTPStatusError:  # not picked up (yet) by this run of the service
+        return None
+
+
+async def test_a_recompute_requested_before_a_crash_runs_after_the_restart(
+    service: ServiceUnderTest, sample: list[Conversation]
+) -> None:
+    service.start()
+    await _produce(service, _payloads(sample[:300]))
+    wait_for(lambda: service.get("/status")["conversations"] == 300, 240, "not all stored")
+    request_id = service.post("/recompute")["request_id"]
+    wait_for(
+        lambda: _recompute_state(service, request_id) in ("running", "completed", "failed"),
+        60,
+        "the recompute command was not picked up",
+    )
+    service.kill()
+    events = [
+        json.loads(v)
+        for v in await _read_all(service, "KURA_KAFKA_TOPIC_CLUSTER_EVENTS", 10**6, timeout_s=5)
+    ]
+    finished = {e["request_id"] for e in events if e["kind"] == "recompute_completed"}
+    assert request_id not in finished, "it finished before the kill: nothing was interrupted"
+    service.start()
+    wait_for(
+        lambda: _recompute_state(service, request_id) in ("completed", "failed"),
+        300,
+        "the interrupted recompute did not run again after the restart",
+    )
+    assert _recompute_state(service, request_id) == "completed"
+    assert any(c["level"] > 0 for c in service.get("/clusters")), "no hierarchy"
+    _counts_consistent(service, 300)
