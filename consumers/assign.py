@@ -67,6 +67,7 @@ def register(rt: Runtime) -> None:
         fresh = len(items) - batch.duplicates
         rt.metrics.note_assigned(max(fresh, 0))
         rt.metrics.duplicates.inc(batch.duplicates)
+        rt.duplicates += batch.duplicates
         rt.conversations_since_recompute += max(fresh, 0)
         rt.dead_letters += len(dead)
         for d in dead:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +30,16 @@ def _wait(check: Callable[[], bool], timeout_s: float, what: str) -> None:
     raise RuntimeError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
+def _handled(base: str, before: dict[str, int]) -> int:
+    """Conversations handled since `before` (a /status answer).
+
+    Stored, recognised as stored already (a second run replays the same sample), or
+    dead-lettered.
+    """
+    now = httpx.get(f"{base}/status", timeout=10).json()
+    return sum(now[k] - before[k] for k in ("conversations", "duplicates", "dlq"))
+
+
 def demo(
     n: int = typer.Option(2000, "--n", help="Real ShareGPT conversations to replay."),
     rate: float = typer.Option(0.0, "--rate", help="Messages per second (0: as fast as possible)."),
@@ -43,6 +54,8 @@ def demo(
     from kura_stream.tree import rich_tree
     from kura_stream.types import Cluster
 
+    # SIGTERM (a timeout, a supervisor) unwinds like Ctrl-C: the service is stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     settings = Settings()
     broker = KafkaBroker(BrokerConfig.from_settings(settings))
     status = broker.start()
@@ -66,7 +79,7 @@ def demo(
     try:
         _wait(lambda: httpx.get(f"{base}/health", timeout=2).status_code < 600, 180, "the service")
         console.print(f"[bold]Service[/] {base} (PID {service.pid}, log {log})")
-        before = httpx.get(f"{base}/status", timeout=10).json()["conversations"]
+        before = httpx.get(f"{base}/status", timeout=10).json()
         started = time.monotonic()
         produced = subprocess.run(
             [sys.executable, "-m", "kura_stream", "produce", str(sample), "--rate", str(rate)],
@@ -75,15 +88,13 @@ def demo(
             text=True,
         )
         console.print(produced.stdout.strip())
-        target = before + n
-        _wait(
-            lambda: httpx.get(f"{base}/status", timeout=10).json()["conversations"] >= target,
-            3600,
-            f"{n} conversations to be assigned",
-        )
+        _wait(lambda: _handled(base, before) >= n, 3600, f"{n} conversations to be handled")
         seconds = time.monotonic() - started
+        after = httpx.get(f"{base}/status", timeout=10).json()
+        new, seen, dead = (after[k] - before[k] for k in ("conversations", "duplicates", "dlq"))
         console.print(
-            f"[bold]Streamed[/] {n} conversations in {seconds:.1f}s ({n / seconds:.0f}/s)"
+            f"[bold]Streamed[/] {n} conversations in {seconds:.1f}s ({n / seconds:.0f}/s): "
+            f"{new} new, {seen} stored already, {dead} dead-lettered"
         )
         request = httpx.post(f"{base}/recompute", timeout=10).json()
         _wait(

@@ -29,6 +29,8 @@ class ServiceStatus(_Answer):
         broker_ok: The broker answered the last check.
         store_ok: The store answered the last check.
         started_at: When the service started.
+        duplicates: Conversations that came again (redelivered or replayed) since the service
+            started, recognised by chat_id and not counted twice.
     """
 
     conversations: int
@@ -42,6 +44,7 @@ class ServiceStatus(_Answer):
     broker_ok: bool = True
     store_ok: bool = True
     started_at: datetime | None = None
+    duplicates: int = 0
 
 
 class ClusterView(Cluster):

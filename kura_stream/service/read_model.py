@@ -62,6 +62,7 @@ def status(rt: Runtime) -> ServiceStatus:
         broker_ok=rt.broker_ok,
         store_ok=rt.store_ok,
         started_at=rt.started_at,
+        duplicates=rt.duplicates,
     )
 
 

@@ -56,6 +56,7 @@ class Runtime:
     recompute_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     recomputes: dict[str, RecomputeStatus] = field(default_factory=dict)
     dead_letters: int = 0
+    duplicates: int = 0
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     last_recompute_at: datetime | None = None
     conversations_since_recompute: int = 0

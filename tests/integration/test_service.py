@@ -116,6 +116,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(
     )
     await asyncio.sleep(3)  # anything counted twice would show up now
     _counts_consistent(service, 600)
+    assert service.get("/status")["duplicates"] >= 100  # the replayed 100, recognised
 
 
 async def test_poison_messages_go_to_the_dlq_with_reasons(
