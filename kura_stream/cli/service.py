@@ -100,13 +100,30 @@ def recompute(
     typer.echo(f"recompute {request_id} {started['state']}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = _api("GET", f"/recompute/{request_id}")
+        state = _recompute_state(request_id)
+        if state is None:  # the service is restarting: the command waits in its topic
+            time.sleep(2.0)
+            continue
         if state["state"] in ("completed", "failed"):
             typer.echo(f"recompute {request_id} {state['state']}: {state['detail']}")
             raise typer.Exit(0 if state["state"] == "completed" else 1)
         time.sleep(1.0)
     typer.echo(f"recompute {request_id} still running after {timeout:.0f}s", err=True)
     raise typer.Exit(2)
+
+
+def _recompute_state(request_id: str) -> dict[str, Any] | None:
+    """The request's state, or None while the service is away or has not picked it up."""
+    url = _base_url(Settings()) + f"/recompute/{request_id}"
+    try:
+        response = httpx.get(url, timeout=30.0)
+    except httpx.HTTPError:
+        return None
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 @app.command()
