@@ -21,6 +21,7 @@ from kura_stream.records import ClusterPoint
 from kura_stream.service.api_models import RecomputeStatus
 from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute
 from kura_stream.service.runtime import Runtime
+from kura_stream.settings import ClusteringSettings
 from kura_stream.types import ClusterEvent, ClusterEventKind, Command
 
 logger = logging.getLogger(__name__)
@@ -171,14 +172,37 @@ def register(rt: Runtime) -> None:
                 await _publish(rt, [event])
 
 
+def recompute_due(
+    cl: ClusteringSettings, *, seconds_since: float, arrived: int, outliers: int, total: int
+) -> bool:
+    """Whether the schedule asks for a recompute now.
+
+    Args:
+        cl: The clustering settings.
+        seconds_since: Since the last recompute (or the start).
+        arrived: Conversations stored since then.
+        outliers: Conversations waiting outside any cluster now.
+        total: All conversations stored.
+    """
+    if arrived == 0:
+        return False
+    crowded = outliers >= max(cl.recompute_min_outliers, cl.recompute_outlier_share * total)
+    return seconds_since >= cl.recompute_every_s or arrived >= cl.recompute_every_n or crowded
+
+
 async def recompute_scheduler(rt: Runtime, *, poll_s: float = 5.0) -> None:
-    """Recompute every `recompute_every_s` seconds (if anything arrived) or every N arrivals."""
+    """Recompute on time, on arrivals or on outliers: see `recompute_due`."""
     cl = rt.settings.clustering
     last = time.monotonic()
     while True:
         await asyncio.sleep(poll_s)
-        pending = rt.conversations_since_recompute
-        due_time = time.monotonic() - last >= cl.recompute_every_s and pending > 0
-        if (due_time or pending >= cl.recompute_every_n) and not rt.recompute_lock.locked():
+        due = recompute_due(
+            cl,
+            seconds_since=time.monotonic() - last,
+            arrived=rt.conversations_since_recompute,
+            outliers=rt.assigner.state.outliers_total,
+            total=rt.assigner.state.total,
+        )
+        if due and not rt.recompute_lock.locked():
             last = time.monotonic()
             await run_recompute(rt, f"scheduled-{int(time.time())}")

@@ -48,6 +48,8 @@ def assign_params(settings: Settings) -> AssignParams:
         join_similarity=join if c.join_similarity is None else c.join_similarity,
         birth_similarity=birth if c.birth_similarity is None else c.birth_similarity,
         min_birth_size=c.min_birth_size,
+        join_margin=c.join_margin,
+        join_floor=c.join_floor,
     )
 
 

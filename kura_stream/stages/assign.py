@@ -37,12 +37,18 @@ class AssignParams:
         min_birth_size: Outliers (including the newcomer) needed to found a cluster.
         max_outlier_pool: Outliers kept as birth candidates; the oldest leave the pool (they
             stay outliers, counted, until a recompute places them).
+        join_margin: A loose cluster (a recompute's clusters of diverse traffic) takes a
+            newcomer whose similarity reaches its cohesion, the mean similarity of its members
+            to its centroid, minus this margin, even below join_similarity.
+        join_floor: ... but never below this similarity.
     """
 
     join_similarity: float = 0.55
     birth_similarity: float = 0.65
     min_birth_size: int = 5
     max_outlier_pool: int = 5000
+    join_margin: float = 0.1
+    join_floor: float = 0.3
 
 
 @dataclass
@@ -67,6 +73,7 @@ class ClusterState:
     outlier_vectors: FloatArray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     outliers_total: int = 0
     _centroids: FloatArray | None = field(default=None, repr=False)
+    _norms: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
 
     def __post_init__(self) -> None:
         if self.sums.shape != (len(self.ids), self.dim):
@@ -78,9 +85,28 @@ class ClusterState:
     def centroids(self) -> FloatArray:
         """Unit-length centroids, one row per cluster (cached between changes)."""
         if self._centroids is None:
-            norms = np.linalg.norm(self.sums, axis=1, keepdims=True)
-            self._centroids = (self.sums / np.maximum(norms, 1e-12)).astype(np.float32)
+            self._norms = np.linalg.norm(self.sums, axis=1)
+            norms = np.maximum(self._norms, 1e-12)[:, None]
+            self._centroids = (self.sums / norms).astype(np.float32)
         return self._centroids
+
+    def cohesion(self) -> FloatArray:
+        """Each cluster's mean member similarity to its centroid.
+
+        For unit members this is |sum| / count: the sum's projection on its own direction.
+        """
+        _ = self.centroids  # computes the norms with the centroids
+        return (self._norms / np.maximum(self.counts, 1)).astype(np.float32)
+
+    def join_thresholds(self, params: AssignParams) -> FloatArray:
+        """The similarity each cluster asks of a newcomer.
+
+        join_similarity, or lower for a loose cluster: its cohesion minus the margin, not
+        below the floor.
+        """
+        loose = np.maximum(self.cohesion() - params.join_margin, params.join_floor)
+        thresholds: FloatArray = np.minimum(loose, params.join_similarity).astype(np.float32)
+        return thresholds
 
     @property
     def total(self) -> int:
@@ -183,14 +209,15 @@ def assign(
     unit = _unit(vector)
     if state.ids:
         sims = state.centroids @ unit
-        row = int(np.argmax(sims))
-        if sims[row] >= params.join_similarity:
+        open_to = sims >= state.join_thresholds(params)
+        row = int(np.argmax(np.where(open_to, sims, -np.inf))) if open_to.any() else -1
+        if row >= 0:
             state.add_member(row, unit)
             joined = Assignment(
                 chat_id=chat_id, cluster_id=state.ids[row], similarity=float(sims[row])
             )
             return state, AssignOutcome(assignments=(joined,))
-        best = float(sims[row])
+        best = float(sims.max())
     else:
         best = 0.0
     return _enter_outliers(state, chat_id, unit, best_similarity=best, params=params)

@@ -50,6 +50,7 @@ class ServiceUnderTest:
             "KURA_EMBEDDER_KIND": self.embedder,
             "KURA_CLUSTERING_RECOMPUTE_EVERY_S": "100000",
             "KURA_CLUSTERING_RECOMPUTE_EVERY_N": "1000000",
+            "KURA_CLUSTERING_RECOMPUTE_MIN_OUTLIERS": "1000000",
             **self.extra_env,
         }
 

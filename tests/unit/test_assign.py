@@ -144,3 +144,58 @@ def test_bad_vectors_rejected(bad: npt.NDArray[np.float32]) -> None:
 def test_wrong_dimension_rejected() -> None:
     with pytest.raises(ValueError, match="shape"):
         assign(ClusterState(dim=DIM), "x", np.ones(DIM + 1, np.float32), params=PARAMS)
+
+
+def _at(angle_deg: float) -> npt.NDArray[np.float32]:
+    """A unit vector in the first plane, angle_deg from the x axis (cosine = similarity)."""
+    a = np.radians(angle_deg)
+    v = np.zeros(3, np.float32)
+    v[:2] = (np.cos(a), np.sin(a))
+    return v
+
+
+def _one_cluster(spread_deg: float) -> ClusterState:
+    """One cluster on the x axis whose members sit spread_deg either side of it."""
+    members = [("a", "k", _at(spread_deg)), ("b", "k", _at(-spread_deg))]
+    return ClusterState.rebuild(3, members, params=PARAMS)
+
+
+def test_cohesion_is_the_mean_member_similarity_to_the_centroid() -> None:
+    state = _one_cluster(60.0)
+    assert state.cohesion() == pytest.approx([0.5], abs=1e-6)
+
+
+def test_a_loose_cluster_takes_a_newcomer_as_close_as_its_members_are() -> None:
+    params = AssignParams(join_similarity=0.8, join_margin=0.1, join_floor=0.3)
+    state = _one_cluster(53.13)  # cohesion 0.6: it asks 0.5 of a newcomer, not 0.8
+    assert state.join_thresholds(params) == pytest.approx([0.5], abs=1e-3)
+    state, joined = assign(state, "near", _at(57.0), params=params)  # similarity 0.545
+    assert joined.assignments[0].cluster_id == "k"
+    state, left = assign(state, "far", _at(-63.0), params=params)  # similarity 0.454
+    assert left.assignments[0].cluster_id is None
+
+
+def test_a_tight_cluster_still_asks_join_similarity() -> None:
+    params = AssignParams(join_similarity=0.8, join_margin=0.1, join_floor=0.3)
+    state = _one_cluster(5.0)  # cohesion 0.996
+    assert state.join_thresholds(params) == pytest.approx([0.8])
+    state, outcome = assign(state, "x", _at(40.0), params=params)  # similarity 0.766
+    assert outcome.assignments[0].cluster_id is None
+
+
+def test_no_cluster_asks_less_than_the_floor() -> None:
+    params = AssignParams(join_similarity=0.8, join_margin=0.1, join_floor=0.3)
+    state = _one_cluster(80.0)  # cohesion 0.17
+    assert state.join_thresholds(params) == pytest.approx([0.3])
+    state, outcome = assign(state, "x", _at(75.0), params=params)  # similarity 0.259
+    assert outcome.assignments[0].cluster_id is None
+
+
+def test_a_newcomer_joins_the_most_similar_of_the_clusters_open_to_it() -> None:
+    params = AssignParams(join_similarity=0.9, join_margin=0.0, join_floor=0.3)
+    loose = [("a", "loose", _at(50.0)), ("b", "loose", _at(-50.0))]  # asks 0.643
+    tight = [("c", "tight", _at(90.0)), ("d", "tight", _at(90.0))]  # asks 0.9
+    state = ClusterState.rebuild(3, [*loose, *tight], params=PARAMS)
+    # 0.707 to the loose centroid (open), 0.707 to the tight one (closed at 0.9).
+    state, outcome = assign(state, "x", _at(45.0), params=params)
+    assert outcome.assignments[0].cluster_id == "loose"

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
+from consumers.recompute import recompute_due
 from kura_stream.service.assigner import Assigner
 from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute
+from kura_stream.settings import ClusteringSettings
 from kura_stream.stages.assign import AssignParams
 from kura_stream.stages.offline_namer import OfflineClusterNamer
 from kura_stream.stages.offline_parent_namer import OfflineParentNamer
@@ -97,3 +100,30 @@ async def test_recompute_of_an_empty_store_is_a_no_op() -> None:
         params=RecomputeParams(),
     )
     assert plan is None
+
+
+@pytest.mark.parametrize(
+    ("seconds_since", "arrived", "outliers", "total", "due"),
+    [
+        (10.0, 0, 900, 1000, False),  # nothing arrived: never
+        (10.0, 10, 0, 1000, False),  # early, few arrivals, no outliers
+        (601.0, 10, 0, 1000, True),  # on time
+        (10.0, 5000, 0, 9000, True),  # on arrivals
+        (10.0, 10, 600, 1000, True),  # most wait as outliers, and enough of them
+        (10.0, 10, 400, 500, False),  # most, but fewer than the minimum
+        (10.0, 10, 600, 5000, False),  # enough, but not the share
+    ],
+)
+def test_recompute_is_due_on_time_arrivals_or_crowded_outliers(
+    seconds_since: float, arrived: int, outliers: int, total: int, due: bool
+) -> None:
+    cl = ClusteringSettings(
+        recompute_every_s=600,
+        recompute_every_n=5000,
+        recompute_outlier_share=0.5,
+        recompute_min_outliers=500,
+    )
+    got = recompute_due(
+        cl, seconds_since=seconds_since, arrived=arrived, outliers=outliers, total=total
+    )
+    assert got is due
