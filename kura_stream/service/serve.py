@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Generator
 
 import uvicorn
 
@@ -116,6 +117,34 @@ def register(rt: Runtime, parts: Collection[str]) -> None:
             modules[part].register(rt)
 
 
+class _HttpServer(uvicorn.Server):
+    """uvicorn, minus its signal handling: `serve` owns SIGTERM and SIGINT.
+
+    uvicorn re-raises the signal it captured once it has stopped, which killed the process
+    before the broker's in-flight batches were finished and committed.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        """Leave the process's signal handlers alone."""
+        yield
+
+
+def _stop_on_signals(server: uvicorn.Server) -> None:
+    """SIGTERM and SIGINT stop the HTTP server; `serve` then shuts the rest down in order."""
+
+    def stop() -> None:
+        logger.info("stopping: finishing in-flight batches")
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop)
+        except (RuntimeError, ValueError):  # not the main thread (serve() inside a test)
+            return
+
+
 async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
     while True:
         try:
@@ -169,7 +198,7 @@ async def serve(
     # requested recompute survives a crash of the service; otherwise it runs in-process.
     launch = request_recompute if "commands" in parts else start_recompute
     app = make_http_app(rt, start_recompute=launch)
-    server = uvicorn.Server(
+    server = _HttpServer(
         uvicorn.Config(
             app,
             host=settings.service.host,
@@ -184,6 +213,7 @@ async def serve(
         settings.service.port,
         ", ".join(p for p in PARTS if p in parts),
     )
+    _stop_on_signals(server)
     if ready is not None:
         ready.set()
     try:

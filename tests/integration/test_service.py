@@ -293,3 +293,21 @@ async def test_the_cli_reads_and_drives_the_running_service(
     down = _cli(service, "status", "--json")
     assert down.returncode == 3
     assert "no kura-stream service answers" in down.stderr
+
+
+async def test_sigterm_mid_stream_finishes_and_commits_what_is_in_flight(
+    service: ServiceUnderTest, sample: list[Conversation]
+) -> None:
+    service.start()
+    await _produce(service, _payloads(sample[:600]))
+    wait_for(lambda: service.get("/status")["conversations"] >= 60, 240, "stream did not start")
+    assert service.stop() == 0
+    logs = "".join(p.read_text() for p in service.workdir.glob("serve-*.log"))
+    assert "stopped: in-flight batches finished and committed" in logs
+    service.start()
+    wait_for(
+        lambda: service.get("/status")["conversations"] == 600, 300, "not all 600 after restart"
+    )
+    _counts_consistent(service, 600)
+    # What was stored before the stop was committed: nothing comes again.
+    assert service.get("/status")["duplicates"] == 0
