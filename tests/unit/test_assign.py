@@ -199,3 +199,24 @@ def test_a_newcomer_joins_the_most_similar_of_the_clusters_open_to_it() -> None:
     # 0.707 to the loose centroid (open), 0.707 to the tight one (closed at 0.9).
     state, outcome = assign(state, "x", _at(45.0), params=params)
     assert outcome.assignments[0].cluster_id == "loose"
+
+
+def test_the_outlier_pool_keeps_the_newest_outliers_in_order_through_appends_and_births() -> None:
+    rng = np.random.default_rng(3)
+    params = AssignParams(join_similarity=0.95, birth_similarity=0.95, min_birth_size=3,
+                          max_outlier_pool=7)  # fmt: skip
+    state = ClusterState(dim=DIM)
+    vectors: dict[str, npt.NDArray[np.float32]] = {}
+    twin = rng.normal(size=DIM).astype(np.float32)
+    for i in range(300):
+        # Mostly random directions (outliers); now and then three near-twins found a cluster.
+        v = twin + rng.normal(scale=0.01, size=DIM) if i % 50 < 3 else rng.normal(size=DIM)
+        vectors[f"c{i}"] = (v / np.linalg.norm(v)).astype(np.float32)
+        state, _ = assign(state, f"c{i}", vectors[f"c{i}"], params=params)
+        assert len(state.outlier_ids) <= 7
+        expected = [vectors[c] for c in state.outlier_ids]
+        assert state.outlier_vectors.shape == (len(expected), DIM)
+        if expected:
+            np.testing.assert_allclose(state.outlier_vectors, np.stack(expected), atol=1e-6)
+    assert state.outlier_ids == [f"c{i}" for i in range(293, 300)]
+    assert len(state.ids) >= 1  # the twins founded a cluster on the way
