@@ -10,5 +10,5 @@ echo "== lint: ruff, mypy"
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 echo "== tests"
-.venv/bin/pytest -q -p no:cacheprovider "$@"
+.venv/bin/pytest -q -p no:cacheprovider --durations=10 "$@"
 echo "== test command took $(( $(date +%s) - start ))s"
