@@ -174,19 +174,23 @@ async def topic_partitions(
     admin = AIOKafkaAdminClient(**{**(client_kwargs or {}), "bootstrap_servers": bootstrap})
     await admin.start()
     try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + METADATA_WAIT_S
-        while True:
-            described = await admin.describe_topics([topic])
-            found = [t for t in described if t["topic"] == topic and not t["error_code"]]
-            partitions = sorted(p["partition"] for t in found for p in t["partitions"])
-            if partitions:
-                return partitions
-            if loop.time() >= deadline:
-                raise ServiceError(f"topic {topic} has no partitions after {METADATA_WAIT_S}s")
-            await asyncio.sleep(0.2)
+        return await _partitions(admin, topic)
     finally:
         await admin.close()
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + METADATA_WAIT_S
+    while True:
+        described = await admin.describe_topics([topic])
+        found = [t for t in described if t["topic"] == topic and not t["error_code"]]
+        partitions = sorted(p["partition"] for t in found for p in t["partitions"])
+        if partitions:
+            return partitions
+        if loop.time() >= deadline:
+            raise ServiceError(f"topic {topic} has no partitions after {METADATA_WAIT_S}s")
+        await asyncio.sleep(0.2)
 
 
 async def consumer_lag(
@@ -203,10 +207,10 @@ async def consumer_lag(
     kwargs = {**(client_kwargs or {}), "bootstrap_servers": bootstrap}
     admin = AIOKafkaAdminClient(**kwargs)
     consumer = AIOKafkaConsumer(**kwargs, enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic, kwargs)]
     await admin.start()
     await consumer.start()
     try:
+        tps = [TopicPartition(topic, p) for p in await _partitions(admin, topic)]
         ends = await consumer.end_offsets(tps)
         begins = await consumer.beginning_offsets(tps)
         try:
