@@ -139,14 +139,7 @@ async def run(kind: str, n: int, bootstrap: str, workdir: Path) -> None:
         lat = np.array([placed[c][0] - sent_at[c] for c in placed]) * 1000
         peak = _vmhwm_mb(svc.proc.pid) if svc.proc else float("nan")
         live = [placed[c.chat_id][1] or f"outlier-{c.chat_id}" for c in convs]
-        request = svc.post("/recompute")
-        wait_for(
-            lambda: (
-                svc.get(f"/recompute/{request['request_id']}")["state"] in ("completed", "failed")
-            ),
-            1800,
-            "recompute",
-        )
+        svc.recompute(timeout_s=1800)
         export = workdir / f"export-{kind}"
         svc.post("/export", json={"dir": str(export)})
         after = {}

@@ -102,6 +102,20 @@ class ServiceUnderTest:
         response.raise_for_status()
         return response.json()
 
+    def recompute_state(self, request_id: str) -> str | None:
+        """A recompute request's state; None while this run of the service does not know it."""
+        try:
+            return str(self.get(f"/recompute/{request_id}")["state"])
+        except httpx.HTTPStatusError:
+            return None
+
+    def recompute(self, timeout_s: float = 300) -> str:
+        """Request a recompute, wait until it has completed or failed; return that state."""
+        request_id = str(self.post("/recompute")["request_id"])
+        finished = ("completed", "failed")
+        wait_for(lambda: self.recompute_state(request_id) in finished, timeout_s, "recompute")
+        return str(self.recompute_state(request_id))
+
 
 def wait_for(check: Callable[[], bool], timeout_s: float, message: str) -> None:
     """Poll check() every 0.5 s until it is true; fail with message after timeout_s."""

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -157,29 +156,14 @@ async def test_recompute_gives_hierarchy_and_map_and_keeps_ids(
     service.start()
     await _produce(service, _payloads(sample[:400]))
     wait_for(lambda: service.get("/status")["conversations"] == 400, 240, "not all stored")
-    first = service.post("/recompute")
-    wait_for(
-        lambda: (
-            service.get(f"/recompute/{first['request_id']}")["state"] in ("completed", "failed")
-        ),
-        300,
-        "first recompute did not finish",
-    )
-    assert service.get(f"/recompute/{first['request_id']}")["state"] == "completed"
+    assert service.recompute() == "completed"
     before = {c["id"]: c for c in service.get("/clusters")}
     base_before = {i for i, c in before.items() if c["level"] == 0}
     assert len(base_before) > 3, f"only {len(base_before)} base clusters"
     assert any(c["level"] > 0 for c in before.values()), "no hierarchy"
     assert all(c["parent_id"] in before for c in before.values() if c["level"] == 0)
     # Nothing new arrived: a second recompute must keep every base cluster's id.
-    second = service.post("/recompute")
-    wait_for(
-        lambda: (
-            service.get(f"/recompute/{second['request_id']}")["state"] in ("completed", "failed")
-        ),
-        300,
-        "second recompute did not finish",
-    )
+    assert service.recompute() == "completed"
     after = {c["id"]: c for c in service.get("/clusters")}
     base_after = {i for i, c in after.items() if c["level"] == 0}
     assert base_after == base_before
@@ -219,13 +203,6 @@ async def test_minilm_embeds_in_a_worker_that_never_outlives_the_service(
         svc.stop()
 
 
-def _recompute_state(svc: ServiceUnderTest, request_id: str) -> str | None:
-    try:
-        return str(svc.get(f"/recompute/{request_id}")["state"])
-    except httpx.HTTPStatusError:  # not picked up (yet) by this run of the service
-        return None
-
-
 async def test_a_recompute_requested_before_a_crash_runs_after_the_restart(
     service: ServiceUnderTest, sample: list[Conversation]
 ) -> None:
@@ -234,7 +211,7 @@ async def test_a_recompute_requested_before_a_crash_runs_after_the_restart(
     wait_for(lambda: service.get("/status")["conversations"] == 300, 240, "not all stored")
     request_id = service.post("/recompute")["request_id"]
     wait_for(
-        lambda: _recompute_state(service, request_id) in ("running", "completed", "failed"),
+        lambda: service.recompute_state(request_id) in ("running", "completed", "failed"),
         60,
         "the recompute command was not picked up",
     )
@@ -247,11 +224,11 @@ async def test_a_recompute_requested_before_a_crash_runs_after_the_restart(
     assert request_id not in finished, "it finished before the kill: nothing was interrupted"
     service.start()
     wait_for(
-        lambda: _recompute_state(service, request_id) in ("completed", "failed"),
+        lambda: service.recompute_state(request_id) in ("completed", "failed"),
         300,
         "the interrupted recompute did not run again after the restart",
     )
-    assert _recompute_state(service, request_id) == "completed"
+    assert service.recompute_state(request_id) == "completed"
     assert any(c["level"] > 0 for c in service.get("/clusters")), "no hierarchy"
     _counts_consistent(service, 300)
 
