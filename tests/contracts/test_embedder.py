@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import signal
 import socket
 import zipfile
 from collections.abc import Callable, Iterator
@@ -37,18 +35,17 @@ from kura_stream.adapters.embedders.common import minilm_dir, static_dir
 from kura_stream.adapters.embedders.distill import distil_static, zipf_sif_weights
 from kura_stream.adapters.embedders.memo import MemoEmbedder
 from kura_stream.adapters.embedders.minilm import load_tokenizer
-from kura_stream.adapters.embedders.process import ProcessEmbedder
 from kura_stream.adapters.llm_weights import ModelIntegrityError
 from kura_stream.cli import app
 from kura_stream.protocols import Embedder
 from kura_stream.settings import EmbedderSettings, LLMSettings, Settings
 from tests.fakes.hash_embedder import HashEmbedder
 from tests.fakes.openai_embeddings_server import OpenAIEmbeddingsServer
+from tests.fixtures_models import SMALL_BATCH as BATCH
 
 logger = logging.getLogger(__name__)
 Vectors = npt.NDArray[np.float32]
 
-BATCH = 8  # small, so a few dozen texts cross several batch boundaries
 API_KEY = "test-key"
 _WORD_LINES = (
     "the a customer order refund password account network router printer invoice recipe",
@@ -82,27 +79,6 @@ NON_ASCII = [
 
 
 # --- the embedders under test ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def models_dir() -> Path:
-    """The real models folder, set up by the same code as `kura-stream models fetch`."""
-    folder = Settings().embedder.models_dir
-    for step in model_files.ensure_models(folder):
-        logger.info(
-            "models: %s %s in %.1fs (%s)", step.name, step.action, step.seconds, step.detail
-        )
-    return folder
-
-
-@pytest.fixture(scope="session")
-def minilm(models_dir: Path) -> MiniLMEmbedder:
-    return MiniLMEmbedder.from_dir(minilm_dir(models_dir), batch_size=BATCH)
-
-
-@pytest.fixture(scope="session")
-def static(models_dir: Path) -> StaticEmbedder:
-    return StaticEmbedder(static_dir(models_dir))
 
 
 @pytest.fixture(scope="session")
@@ -144,16 +120,6 @@ BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Embedder]] = {
     # serve's default for minilm: the same model in a worker process.
     "process(minilm)": lambda r: r.getfixturevalue("minilm_in_worker"),
 }
-
-
-@pytest.fixture(scope="session")
-def minilm_in_worker(models_dir: Path) -> Iterator[ProcessEmbedder]:
-    settings = Settings(
-        embedder=EmbedderSettings(kind="minilm", models_dir=models_dir, batch_size=BATCH)
-    )
-    worker = ProcessEmbedder(settings)
-    yield worker
-    worker.close()
 
 
 @pytest.fixture(scope="session", params=list(BUILDERS))
@@ -543,57 +509,3 @@ def test_openai_unreachable_server_is_a_clear_error() -> None:
     client = OpenAIEmbedder(base_url=f"http://127.0.0.1:{port}/v1", model="m", max_retries=0, dim=4)
     with pytest.raises(EmbedderError, match="failed: APIConnectionError"):
         client.embed(["a"])
-
-
-# --- the worker process ------------------------------------------------------------------------
-
-
-def test_worker_process_gives_the_in_process_vectors(
-    minilm_in_worker: ProcessEmbedder, minilm: MiniLMEmbedder
-) -> None:
-    texts = [long_text(n, seed=n) for n in (3, 40, 300)]
-    assert minilm_in_worker.name == minilm.name
-    np.testing.assert_allclose(minilm_in_worker.embed(texts), minilm.embed(texts), atol=1e-6)
-
-
-def test_a_killed_worker_fails_that_call_and_a_new_one_serves_the_next(
-    models_dir: Path, static: StaticEmbedder
-) -> None:
-    worker = ProcessEmbedder(
-        Settings(embedder=EmbedderSettings(kind="static", models_dir=models_dir))
-    )
-    try:
-        first = worker.worker_pid()
-        os.kill(first, signal.SIGKILL)
-        with pytest.raises(EmbedderError, match="worker process died"):
-            worker.embed(["a refund for a broken router"])
-        again = worker.embed(["a refund for a broken router"])
-        assert worker.worker_pid() != first
-        np.testing.assert_allclose(again, static.embed(["a refund for a broken router"]))
-    finally:
-        worker.close()
-
-
-@pytest.mark.parametrize(
-    ("kind", "setting", "service", "expected"),
-    [
-        ("minilm", None, True, ProcessEmbedder),
-        ("minilm", None, False, MiniLMEmbedder),
-        ("static", None, True, StaticEmbedder),
-        ("static", True, False, ProcessEmbedder),
-        ("minilm", False, True, MiniLMEmbedder),
-    ],
-)
-def test_serve_embeds_minilm_in_a_worker_unless_told_otherwise(
-    models_dir: Path, kind: str, setting: bool | None, service: bool, expected: type
-) -> None:
-    from kura_stream.bootstrap import build_embedder
-
-    config = EmbedderSettings(kind=kind, models_dir=models_dir, worker_process=setting)
-    built = build_embedder(Settings(embedder=config), service=service)
-    try:
-        assert type(built) is expected
-    finally:
-        close = getattr(built, "close", None)
-        if close is not None:
-            close()
