@@ -112,6 +112,18 @@ async def test_labels_are_embedded_once_and_the_stage_works(offline: OfflineSumm
     assert len(emb.calls) == 1 + 3  # the label lists once, then one request per conversation
 
 
+def test_warm_up_loads_what_the_first_batch_would() -> None:
+    from kura_stream.stages.offline_namer import stop_words
+
+    emb = Counting(TinyHashEmbedder())
+    s = OfflineSummariser(embedder=emb)
+    stop_words.cache_clear()
+    s.warm_up()
+    assert len(emb.calls) == 1  # the label lists
+    assert s._identifier is not None
+    assert stop_words.cache_info().currsize == 1  # scikit-learn's stop words, imported
+
+
 def test_custom_labels_change_the_name() -> None:
     emb = TinyHashEmbedder()
     custom = OfflineSummariser(embedder=emb, task_labels=["A"], topic_labels=["B"])
