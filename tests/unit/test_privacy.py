@@ -147,6 +147,19 @@ def test_scrub_is_idempotent() -> None:
         assert scrub(once) == once
 
 
+def test_remembered_and_long_texts_are_scrubbed_alike() -> None:
+    from kura_stream.privacy import MEMO_MAX_CHARS, _scrub_memo
+
+    short = "write to jo@example.com"
+    hits = _scrub_memo.cache_info().hits
+    assert scrub(short) == scrub(short) == "write to [EMAIL]"
+    assert _scrub_memo.cache_info().hits == hits + 1
+    long = "x " * MEMO_MAX_CHARS + short
+    size = _scrub_memo.cache_info().currsize
+    assert scrub(long) == "x " * MEMO_MAX_CHARS + "write to [EMAIL]"
+    assert _scrub_memo.cache_info().currsize == size  # not remembered: memory stays bounded
+
+
 def test_scrub_empty() -> None:
     assert scrub("") == ""
 
