@@ -3,7 +3,11 @@
 For each embedder (offline summariser), on the real Kafka broker:
 - produces N labeled MultiWOZ user turns (as one-turn conversations) as fast as possible,
 - measures conversations/s from the first produce to the last assignment, next to the
-  embedder's own throughput on the same N summary texts in this process (one call, warm),
+  embedder's own throughput on the same N summary texts in this process (one call, warm)
+  and to the Kafka transport's own ceiling: the same messages relayed through two hops that do
+  nothing else (bench/kafka_relay.py), the most any pipeline on these clients can reach,
+- the sustained rate: conversations/s between the 10th and 90th percentile of assignment
+  times, which leaves out the pipeline filling up and draining (about a second at each end),
 - latency percentiles from produce to assignment (producer send time -> assignment time),
 - the service's peak RSS (VmHWM, plus its embedding worker process's when it has one),
 - single-pass quality of the live assignment (AMI, ARI, NMI; outliers as singletons) next to
@@ -31,6 +35,7 @@ from sklearn.metrics import adjusted_mutual_info_score as ami
 from sklearn.metrics import adjusted_rand_score as ari
 from sklearn.metrics import normalized_mutual_info_score as nmi
 
+from bench.kafka_relay import relay_rate
 from kura_stream.adapters.embedders import make_embedder
 from kura_stream.adapters.kafka_broker import KafkaBroker
 from kura_stream.bootstrap import limit_blas_threads
@@ -126,6 +131,11 @@ async def run(kind: str, n: int, bootstrap: str, workdir: Path) -> None:
     started = time.perf_counter()
     embedder.embed(texts)
     own = len(texts) / (time.perf_counter() - started)
+    relay = await relay_rate(
+        bootstrap,
+        [(c.chat_id.encode(), c.model_dump_json().encode()) for c in convs],
+        partitions=settings.kafka.partitions,
+    )
     svc = ServiceUnderTest(bootstrap=bootstrap, workdir=workdir / kind, embedder=kind)
     svc.workdir.mkdir(parents=True)
     svc.start()
@@ -136,6 +146,10 @@ async def run(kind: str, n: int, bootstrap: str, workdir: Path) -> None:
         placed = await _assignments(svc, n)
         t1 = max(at for at, _ in placed.values())
         rate = n / (t1 - t0)
+        # Sustained: between the 10th and the 90th percentile of assignment times, without
+        # the pipeline filling up (first batch parsed) and draining (last batch assigned).
+        t10, t90 = np.percentile([at for at, _ in placed.values()], [10, 90])
+        sustained = 0.8 * n / (t90 - t10)
         lat = np.array([placed[c][0] - sent_at[c] for c in placed]) * 1000
         peak = _vmhwm_mb(svc.proc.pid) if svc.proc else float("nan")
         live = [placed[c.chat_id][1] or f"outlier-{c.chat_id}" for c in convs]
@@ -156,6 +170,10 @@ async def run(kind: str, n: int, bootstrap: str, workdir: Path) -> None:
     print(f"{'end-to-end conversations/s':34} {rate:10.1f}")
     print(f"{'embedder alone, same texts /s':34} {own:10.1f}")
     print(f"{'pipeline share of embedder speed':34} {100 * rate / own:9.0f}%")
+    print(f"{'sustained (p10-p90 assigned) /s':34} {sustained:10.1f}")
+    print(f"{'sustained share of embedder speed':34} {100 * sustained / own:9.0f}%")
+    print(f"{'Kafka relay alone, 2 bare hops /s':34} {relay:10.1f}")
+    print(f"{'pipeline share of the relay':34} {100 * rate / relay:9.0f}%")
     p50, p95, p99 = np.percentile(lat, [50, 95, 99])
     print(f"{'latency p50 / p95 / p99 ms':34} {p50:8.0f} / {p95:.0f} / {p99:.0f}")
     print(f"{'service peak RSS MB (+ workers)':34} {peak:10.0f}")
