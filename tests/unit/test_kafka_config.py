@@ -13,15 +13,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
-from kura_stream.adapters import kafka_broker
+from kura_stream.adapters import kafka_broker, kafka_install
 from kura_stream.adapters.kafka_broker import (
     BrokerConfig,
     broker_command,
     format_storage,
-    is_installed,
     server_properties,
 )
 from kura_stream.adapters.kafka_client import aiokafka_kwargs, parse_bootstrap
+from kura_stream.adapters.kafka_install import is_installed
 from kura_stream.settings import KafkaSettings, Settings
 
 PASSWORD = "s3cr3t-Pa55word-xyz"
@@ -129,14 +129,14 @@ def test_install_marker_must_match_pom_and_jars(tmp_path: Path) -> None:
     config.libs_dir.mkdir(parents=True)
     (config.libs_dir / "kafka_2.13-x.jar").write_bytes(b"jar")
     marker = config.install_dir / "installed.json"
-    digest = kafka_broker._pom_digest(pom)
+    digest = kafka_install._pom_digest(pom)
     marker.write_text(json.dumps({"pom_sha256": digest, "jars": ["kafka_2.13-x.jar"]}))
     assert is_installed(config, pom=pom)
 
     pom.write_text("<project><!-- changed --></project>")  # a new pom means new jars
     assert not is_installed(config, pom=pom)
 
-    marker.write_text(json.dumps({"pom_sha256": kafka_broker._pom_digest(pom), "jars": ["a.jar"]}))
+    marker.write_text(json.dumps({"pom_sha256": kafka_install._pom_digest(pom), "jars": ["a.jar"]}))
     assert not is_installed(config, pom=pom)  # a jar is missing
 
 
