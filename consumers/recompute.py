@@ -62,7 +62,10 @@ async def run_recompute(rt: Runtime, request_id: str) -> RecomputeStatus:
                 parent_namer=rt.parent_namer,
                 embed=rt.embedder.embed,
                 params=RecomputeParams(
-                    top_level=cl.top_level_clusters, min_size_shown=cl.min_cluster_size_shown
+                    max_clusters=cl.recompute_max_clusters,
+                    fit_sample=cl.recompute_fit_sample,
+                    top_level=cl.top_level_clusters,
+                    min_size_shown=cl.min_cluster_size_shown,
                 ),
                 request_id=request_id,
             )

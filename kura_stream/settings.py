@@ -150,6 +150,13 @@ class ClusteringSettings(_Section):
     seldom reaches the join threshold before the first recompute), ..."""
     recompute_min_outliers: int = Field(default=500, ge=1)
     """... and at least this many do."""
+    recompute_max_clusters: int = Field(default=2000, ge=2)
+    """Most base clusters a recompute makes (one per 25 conversations up to this); when the
+    stream has built more, the largest keep their ids and the rest merge into their nearest."""
+    recompute_fit_sample: int = Field(default=50_000, ge=100)
+    """A recompute fits k-means on at most this many conversations (a seeded sample), then
+    places every one on its nearest centroid, so time and memory stay bounded as the store
+    grows (bench/bench_recompute.py)."""
     top_level_clusters: int = Field(default=10, ge=1)
     """Number of top-level clusters the hierarchy reduces to."""
 

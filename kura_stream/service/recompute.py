@@ -11,13 +11,11 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import csr_matrix
 
 from kura_stream.protocols import ClusterNamer, ClusterStore, ParentNamer
 from kura_stream.records import ClusterPoint, ConversationPoint
@@ -26,6 +24,7 @@ from kura_stream.stages.cluster import normalise
 from kura_stream.stages.hierarchy import Embed, build_hierarchy
 from kura_stream.stages.name import ClusterGroup, name_clusters
 from kura_stream.stages.project import UmapProjector, project_clusters
+from kura_stream.stages.spherical_kmeans import recluster
 from kura_stream.types import Cluster, ClusterEvent, ClusterEventKind, Summary
 
 logger = logging.getLogger(__name__)
@@ -37,8 +36,13 @@ class RecomputeParams:
 
     Attributes:
         k: Base clusters wanted; None: the current number, but at least one per
-            `per_cluster` conversations (the stream leaves diverse traffic mostly in outliers).
+            `per_cluster` conversations (the stream leaves diverse traffic mostly in outliers),
+            and at most max_clusters.
         per_cluster: Conversations per base cluster when k is derived.
+        max_clusters: Most base clusters a derived k gives; when the stream has built more,
+            the largest keep their ids and the others merge into their nearest.
+        fit_sample: k-means is fitted on at most this many conversations (a seeded sample),
+            then every conversation joins its nearest centroid: time and memory stay bounded.
         top_level: Top-level clusters of the hierarchy.
         min_size_shown: Clusters smaller than this are never shown by name.
         seed: Seed of k-means, naming samples, hierarchy and map.
@@ -46,6 +50,8 @@ class RecomputeParams:
 
     k: int | None = None
     per_cluster: int = 25
+    max_clusters: int = 2000
+    fit_sample: int = 50_000
     top_level: int = 10
     min_size_shown: int = 5
     seed: int = 0
@@ -62,6 +68,8 @@ class RecomputePlan:
     matching: Matching
     events: list[ClusterEvent] = field(default_factory=list)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds per step: snapshot, kmeans, naming, hierarchy, map."""
 
 
 def _snapshot(
@@ -98,18 +106,39 @@ async def plan_recompute(
         The plan, or None when the store holds fewer than two conversations.
     """
     started = time.perf_counter()
+    phases: dict[str, float] = {}
+    lap = started
+
+    def mark(phase: str) -> None:
+        nonlocal lap
+        now = time.perf_counter()
+        phases[phase] = now - lap
+        lap = now
+
     points, vectors = await asyncio.to_thread(_snapshot, store)
     if len(points) < 2:
         return None
+    mark("snapshot")
     old = {p.chat_id: p.cluster_id for p in points}
     stored = {c.cluster_id: c for c in store.list_clusters()}
     base_old = {cid: c for cid, c in stored.items() if int(c.payload.get("level") or 0) == 0}
     current = len([cid for cid in base_old if cid in set(old.values())])
-    k = params.k or max(2, current, math.ceil(len(points) / params.per_cluster))
+    k = params.k or min(
+        params.max_clusters, max(2, current, math.ceil(len(points) / params.per_cluster))
+    )
     k = min(k, len(points))
-    init = _initial_centroids(vectors, [c.centroid for c in base_old.values()], k, params.seed)
-    labels_array = await asyncio.to_thread(spherical_kmeans, normalise(vectors), init)
+    # Largest first: when k is below the current number, the small ones are the ones merged.
+    by_size = sorted(base_old.values(), key=lambda c: -int(c.payload.get("count") or 0))
+    labels_array = await asyncio.to_thread(
+        recluster,
+        vectors,
+        [c.centroid for c in by_size],
+        k,
+        seed=params.seed,
+        fit_sample=params.fit_sample,
+    )
     raw_labels = [int(x) for x in labels_array]
+    mark("kmeans")
     matching = match_clusters(old, dict(zip(old, raw_labels, strict=True)))
     labels = {chat_id: matching.ids[lbl] for chat_id, lbl in zip(old, raw_labels, strict=True)}
 
@@ -152,13 +181,16 @@ async def plan_recompute(
                 id=g.cluster_id, name=name, description=description, slug=slug, count=len(g.members)
             )
         )
+    mark("naming")
     hierarchy = await build_hierarchy(
         base, centroids, namer=parent_namer, embed=embed, max_top=params.top_level, seed=params.seed
     )
+    mark("hierarchy")
     projector = UmapProjector(seed=params.seed)
     clusters = await asyncio.to_thread(
         project_clusters, hierarchy.clusters, hierarchy.centroids, projector=projector
     )
+    mark("map")
     plan = RecomputePlan(
         snapshot=old,
         base_centroids=centroids,
@@ -166,62 +198,17 @@ async def plan_recompute(
         clusters=list(clusters),
         matching=matching,
         seconds=time.perf_counter() - started,
+        phases=phases,
+    )
+    logger.info(
+        "recompute planned in %.1fs (%s) for %d conversations, %d base clusters",
+        plan.seconds,
+        ", ".join(f"{name} {sec:.1f}s" for name, sec in phases.items()),
+        len(points),
+        len(centroids),
     )
     plan.events = _events(plan, request_id, named_ids=set(labels_by_id), kept=set(keep_names))
     return plan
-
-
-def spherical_kmeans(
-    unit: npt.NDArray[np.float32], init: npt.NDArray[np.float32], *, max_iter: int = 50
-) -> npt.NDArray[np.intp]:
-    """k-means on the sphere: assign by cosine to unit centroids, recentre on normalised means.
-
-    The same rule the live assigner uses, so a recompute started from converged centroids on
-    unchanged data changes nothing. Empty clusters keep their previous centroid.
-    """
-    centroids = normalise(init)
-    k, n = len(centroids), len(unit)
-    wide = unit.astype(np.float64)
-    rows = np.arange(n)
-    labels: npt.NDArray[np.intp] = np.argmax(unit @ centroids.T, axis=1)
-    for _ in range(max_iter):
-        # Per-cluster sums as one sparse (k, n) membership product: np.add.at was the
-        # slowest line of a 12,000-conversation recompute.
-        members = csr_matrix((np.ones(n), (labels, rows)), shape=(k, n))
-        sums = np.asarray(members @ wide)
-        filled = np.linalg.norm(sums, axis=1) > 0
-        centroids[filled] = normalise(sums[filled].astype(np.float32))
-        new_labels = np.argmax(unit @ centroids.T, axis=1)
-        if np.array_equal(new_labels, labels):
-            break
-        labels = new_labels
-    return labels
-
-
-def _initial_centroids(
-    vectors: npt.NDArray[np.float32],
-    old: Sequence[npt.NDArray[np.float32]],
-    k: int,
-    seed: int,
-) -> npt.NDArray[np.float32]:
-    """Old centroids first (stable identities), then k-means++-style far points to fill k."""
-    rng = np.random.default_rng(seed)
-    unit = normalise(vectors)
-    chosen = [np.asarray(c, np.float32) for c in old[:k]]
-    if not chosen:
-        chosen = [unit[int(rng.integers(len(unit)))]]
-    nearest = (unit @ np.stack(chosen).T).max(axis=1)  # similarity to the closest chosen
-    while len(chosen) < k:
-        distance = np.clip(1.0 - nearest, 0.0, None) ** 2
-        total = float(distance.sum())
-        pick = (
-            int(rng.choice(len(unit), p=distance / total))
-            if total > 0
-            else int(rng.integers(len(unit)))
-        )
-        chosen.append(unit[pick])
-        nearest = np.maximum(nearest, unit @ unit[pick])
-    return np.stack(chosen).astype(np.float32)
 
 
 def _events(

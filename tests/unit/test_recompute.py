@@ -90,6 +90,30 @@ async def test_recompute_keeps_ids_and_builds_hierarchy_and_map() -> None:
     assert assigner.state.total == 88
 
 
+async def test_capped_k_keeps_the_largest_clusters_and_merges_the_rest() -> None:
+    store = MemoryClusterStore(DIM)
+    assigner = Assigner(store, AssignParams(0.8, 0.8, 3), min_size_shown=3)
+    items = _items(80)
+    # Topics 0 and 1 get 20 more conversations each: the two largest clusters.
+    more = [i for i in _items(80, offset=80) if int(i.chat_id[1:]) % 4 in (0, 1)]
+    assigner.process(items + more)
+    sizes = {c.cluster_id: int(c.payload["count"]) for c in store.list_clusters()}
+    largest = set(sorted(sizes, key=lambda cid: -sizes[cid])[:2])
+    plan = await plan_recompute(
+        store,
+        namer=OfflineClusterNamer(),
+        parent_namer=OfflineParentNamer(),
+        embed=HashEmbedder(dim=32).embed,
+        params=RecomputeParams(max_clusters=2, top_level=1, min_size_shown=3),
+    )
+    assert plan is not None
+    assert set(plan.base_centroids) == largest
+    assert set(plan.matching.merged_into) == set(sizes) - largest
+    apply_recompute(store, plan)
+    base = [c for c in store.list_clusters() if c.payload["level"] == 0]
+    assert sum(int(c.payload["count"]) for c in base) == store.count_conversations() == 120
+
+
 async def test_recompute_of_an_empty_store_is_a_no_op() -> None:
     store = MemoryClusterStore(DIM)
     plan = await plan_recompute(
