@@ -288,12 +288,16 @@ def apply_recompute(store: ClusterStore, plan: RecomputePlan) -> int:
     matrix = np.stack([plan.base_centroids[i] for i in ids])
     changed: list[ConversationPoint] = []
     late = 0
+    # Every stored conversation gets a base cluster here, and nothing else writes under the
+    # lock: the counts follow from this one pass.
+    counts: dict[str, int] = {}
     for batch in store.iter_conversations(batch_size=2000):
         for p in batch:
             target = plan.labels.get(p.chat_id)
             if target is None:
                 late += 1
                 target = ids[int(np.argmax(matrix @ normalise(p.vector[None, :])[0]))]
+            counts[target] = counts.get(target, 0) + 1
             if target != p.cluster_id:
                 changed.append(
                     ConversationPoint(
@@ -302,11 +306,6 @@ def apply_recompute(store: ClusterStore, plan: RecomputePlan) -> int:
                 )
     for start in range(0, len(changed), 2000):
         store.upsert_conversations(changed[start : start + 2000])
-    counts: dict[str, int] = {}
-    for batch in store.iter_conversations(batch_size=2000):
-        for p in batch:
-            if p.cluster_id is not None:
-                counts[p.cluster_id] = counts.get(p.cluster_id, 0) + 1
     previous = {c.cluster_id: dict(c.payload) for c in store.list_clusters()}
     records = []
     for c in plan.clusters:
