@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -72,23 +72,33 @@ class RecomputePlan:
     """Seconds per step: snapshot, kmeans, naming, hierarchy, map."""
 
 
-def _snapshot(
-    store: ClusterStore,
-) -> tuple[list[ConversationPoint], npt.NDArray[np.float32]]:
-    points = [p for batch in store.iter_conversations(batch_size=2000) for p in batch]
-    vectors = (
-        np.stack([p.vector for p in points]).astype(np.float32)
-        if points
-        else np.zeros((0, store.dim), np.float32)
-    )
-    return points, vectors
+class _Member(NamedTuple):
+    """What a recompute keeps of a stored conversation besides its row of the vectors.
+
+    Not the whole payload, nor a second copy of the vector, for the recompute's length.
+    """
+
+    chat_id: str
+    cluster_id: str | None
+    summary: Any
 
 
-def _summary(point: ConversationPoint) -> Summary:
-    data = point.payload.get("summary")
-    if isinstance(data, dict):
-        return Summary.model_validate(data)
-    return Summary(chat_id=point.chat_id, summary="")
+def _snapshot(store: ClusterStore) -> tuple[list[_Member], npt.NDArray[np.float32]]:
+    members: list[_Member] = []
+    blocks: list[npt.NDArray[np.float32]] = []
+    for batch in store.iter_conversations(batch_size=2000):
+        if not batch:
+            continue
+        blocks.append(np.stack([p.vector for p in batch]).astype(np.float32))
+        members.extend(_Member(p.chat_id, p.cluster_id, p.payload.get("summary")) for p in batch)
+    vectors = np.concatenate(blocks) if blocks else np.zeros((0, store.dim), np.float32)
+    return members, vectors
+
+
+def _summary(member: _Member) -> Summary:
+    if isinstance(member.summary, dict):
+        return Summary.model_validate(member.summary)
+    return Summary(chat_id=member.chat_id, summary="")
 
 
 async def plan_recompute(
