@@ -176,27 +176,38 @@ def register(rt: Runtime) -> None:
 
 
 def recompute_due(
-    cl: ClusteringSettings, *, seconds_since: float, arrived: int, outliers: int, total: int
+    cl: ClusteringSettings,
+    *,
+    seconds_since: float,
+    arrived: int,
+    outliers: int,
+    total: int,
+    last_took: float = 0.0,
 ) -> bool:
     """Whether the schedule asks for a recompute now.
 
     Args:
         cl: The clustering settings.
-        seconds_since: Since the last recompute (or the start).
+        seconds_since: Since the last recompute finished (or the start).
         arrived: Conversations stored since then.
         outliers: Conversations waiting outside any cluster now.
         total: All conversations stored.
+        last_took: Seconds the last recompute took: the next waits in proportion.
     """
     if arrived == 0:
         return False
+    if seconds_since < last_took * (1.0 / cl.recompute_max_time_share - 1.0):
+        return False
+    enough_new = arrived >= max(cl.recompute_every_n, cl.recompute_growth * total)
     crowded = outliers >= max(cl.recompute_min_outliers, cl.recompute_outlier_share * total)
-    return seconds_since >= cl.recompute_every_s or arrived >= cl.recompute_every_n or crowded
+    return seconds_since >= cl.recompute_every_s or enough_new or crowded
 
 
 async def recompute_scheduler(rt: Runtime, *, poll_s: float = 5.0) -> None:
     """Recompute on time, on arrivals or on outliers: see `recompute_due`."""
     cl = rt.settings.clustering
     last = time.monotonic()
+    took = 0.0
     while True:
         await asyncio.sleep(poll_s)
         due = recompute_due(
@@ -205,7 +216,10 @@ async def recompute_scheduler(rt: Runtime, *, poll_s: float = 5.0) -> None:
             arrived=rt.conversations_since_recompute,
             outliers=rt.assigner.state.outliers_total,
             total=rt.assigner.state.total,
+            last_took=took,
         )
         if due and not rt.recompute_lock.locked():
-            last = time.monotonic()
+            started = time.monotonic()
             await run_recompute(rt, f"scheduled-{int(time.time())}")
+            last = time.monotonic()
+            took = last - started

@@ -144,12 +144,18 @@ class ClusteringSettings(_Section):
     recompute_every_s: float = Field(default=600.0, gt=0)
     """Full recompute at least this often (seconds)."""
     recompute_every_n: int = Field(default=5000, ge=1)
-    """... or after this many new conversations, whichever comes first."""
+    """... or after this many new conversations, whichever comes first, ..."""
+    recompute_growth: float = Field(default=0.1, ge=0.0)
+    """... and at least this share of all stored conversations (a store of a million waits
+    for 100,000 new ones, not 5,000: a recompute's cost grows with the store), ..."""
     recompute_outlier_share: float = Field(default=0.5, gt=0.0, le=1.0)
     """... or as soon as this share of all conversations waits as outliers (diverse traffic
     seldom reaches the join threshold before the first recompute), ..."""
     recompute_min_outliers: int = Field(default=500, ge=1)
     """... and at least this many do."""
+    recompute_max_time_share: float = Field(default=0.25, gt=0.0, le=1.0)
+    """Scheduled recomputes take at most this share of the time: after one that took T
+    seconds, the next waits at least T x (1/share - 1). Requested ones run at once."""
     recompute_max_clusters: int = Field(default=2000, ge=2)
     """Most base clusters a recompute makes (one per 25 conversations up to this); when the
     stream has built more, the largest keep their ids and the rest merge into their nearest."""

@@ -133,6 +133,8 @@ async def test_recompute_of_an_empty_store_is_a_no_op() -> None:
         (10.0, 10, 0, 1000, False),  # early, few arrivals, no outliers
         (601.0, 10, 0, 1000, True),  # on time
         (10.0, 5000, 0, 9000, True),  # on arrivals
+        (10.0, 5000, 0, 100_000, False),  # a large store waits for 10% new
+        (10.0, 10_000, 0, 100_000, True),
         (10.0, 10, 600, 1000, True),  # most wait as outliers, and enough of them
         (10.0, 10, 400, 500, False),  # most, but fewer than the minimum
         (10.0, 10, 600, 5000, False),  # enough, but not the share
@@ -151,3 +153,17 @@ def test_recompute_is_due_on_time_arrivals_or_crowded_outliers(
         cl, seconds_since=seconds_since, arrived=arrived, outliers=outliers, total=total
     )
     assert got is due
+
+
+def test_scheduled_recomputes_take_at_most_their_share_of_the_time() -> None:
+    cl = ClusteringSettings(recompute_every_s=600, recompute_max_time_share=0.25)
+    # The last one took 300 s: the next waits 900 s, whatever else asks for it.
+    for since, due in ((601.0, False), (899.0, False), (901.0, True)):
+        got = recompute_due(
+            cl, seconds_since=since, arrived=10, outliers=0, total=1000, last_took=300.0
+        )
+        assert got is due
+    crowded = recompute_due(
+        cl, seconds_since=100.0, arrived=900, outliers=900, total=1000, last_took=300.0
+    )
+    assert crowded is False
