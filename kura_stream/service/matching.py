@@ -52,12 +52,15 @@ def match_clusters(
     o_index = {c: i for i, c in enumerate(old_ids)}
     n_index = {label: j for j, label in enumerate(new_labels)}
     overlap = np.zeros((len(old_ids), len(new_labels)), dtype=np.int64)
-    for chat_id, label in new.items():
+    first_seen: dict[tuple[int, int], int] = {}  # (new label, old row) -> first position
+    for position, (chat_id, label) in enumerate(new.items()):
         previous = old.get(chat_id)
         if previous is not None:
             overlap[o_index[previous], n_index[label]] += 1
+            first_seen.setdefault((label, o_index[previous]), position)
     old_sizes = overlap.sum(axis=1)
-    new_sizes = np.array([sum(1 for v in new.values() if v == label) for label in new_labels])
+    counted = Counter(new.values())
+    new_sizes = np.array([counted[label] for label in new_labels])
     ids: dict[int, str] = {}
     if overlap.size:
         rows, cols = linear_sum_assignment(overlap, maximize=True)
@@ -71,17 +74,18 @@ def match_clusters(
     first_member: dict[int, str] = {}
     for chat_id in sorted(new):
         first_member.setdefault(new[chat_id], chat_id)
+    kept = set(ids.values())
     for label in new_labels:
         if label in ids:
             continue
         fresh = cluster_id_for(f"recompute:{first_member[label]}")
         ids[label] = fresh
-        sources = Counter(
-            old.get(c) for c, lbl in new.items() if lbl == label and old.get(c) is not None
-        )
-        if sources:
-            source, _ = sources.most_common(1)[0]
-            if source is not None and source in ids.values():
+        # The old cluster most of its members came from (on a tie, the one seen first).
+        sources = overlap[:, n_index[label]]
+        if sources.size and sources.max() > 0:
+            tied = np.flatnonzero(sources == sources.max())
+            source = old_ids[min(tied.tolist(), key=lambda row: first_seen[(label, row)])]
+            if source in kept:
                 result.split_from[fresh] = source
                 continue
         result.created.append(fresh)

@@ -132,7 +132,8 @@ async def plan_recompute(
     old = {p.chat_id: p.cluster_id for p in points}
     stored = {c.cluster_id: c for c in store.list_clusters()}
     base_old = {cid: c for cid, c in stored.items() if int(c.payload.get("level") or 0) == 0}
-    current = len([cid for cid in base_old if cid in set(old.values())])
+    in_use = set(old.values())
+    current = sum(1 for cid in base_old if cid in in_use)
     k = params.k or min(
         params.max_clusters, max(2, current, math.ceil(len(points) / params.per_cluster))
     )
