@@ -72,6 +72,16 @@ def test_counts_exact_and_every_item_placed_once() -> None:
     _final_clusters(state, latest)
 
 
+def test_cached_centroids_follow_every_join() -> None:
+    state = ClusterState(dim=DIM)
+    for chat_id, vector in _blobs(40, 4, seed=3)[0]:
+        state, _ = assign(state, chat_id, vector, params=PARAMS)
+        fresh = state.sums / np.linalg.norm(state.sums, axis=1, keepdims=True)
+        assert np.allclose(state.centroids, fresh, atol=1e-6)
+        assert np.allclose(state.cohesion(), np.linalg.norm(state.sums, axis=1) / state.counts)
+    assert int(state.counts.sum()) > 100  # the joins happened
+
+
 def test_recovers_blob_structure() -> None:
     items, labels = _blobs(80, 4, seed=3)
     state, outcomes = assign_many(ClusterState(dim=DIM), items, params=PARAMS)
