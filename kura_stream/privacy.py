@@ -323,7 +323,8 @@ def scrub(text: str) -> str:
 
 
 MEMO_MAX_CHARS = 2048
-"""Texts up to this long are remembered (with MEMO_SIZE, at most about 16 MB)."""
+"""Texts up to this long are remembered: with MEMO_SIZE, inputs and outputs together hold
+at most 16M characters (about 16 MB of ASCII, up to 4x that for wider characters)."""
 MEMO_SIZE = 4096
 """Recently scrubbed short texts remembered. The service scrubs each message twice (before
 any summariser sees it, and inside the summariser), and replies like "Sure, let me check."
