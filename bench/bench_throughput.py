@@ -11,7 +11,8 @@ For each embedder (offline summariser), on the real Kafka broker:
 - latency percentiles from produce to assignment (producer send time -> assignment time),
 - the service's peak RSS (VmHWM, plus its embedding worker process's when it has one),
 - single-pass quality of the live assignment (AMI, ARI, NMI; outliers as singletons) next to
-  batch k-means at k = number of labels on the same embeddings, and after one recompute.
+  batch k-means at k = number of labels on the same embeddings, and after one recompute
+  (its base clusters, and the top level of its hierarchy).
 
     .venv/bin/python -m bench.bench_throughput [--n 3000] [--embedders static,minilm]
 Uses KURA_KAFKA_BOOTSTRAP when set, else starts its own broker on free ports.
@@ -110,6 +111,13 @@ def _scores(gold: list[str], pred: list[str]) -> str:
     return f"AMI {ami(gold, pred):.3f}  ARI {ari(gold, pred):.3f}  NMI {nmi(gold, pred):.3f}"
 
 
+def _top(cluster_id: str, parents: dict[str, str | None]) -> str:
+    """The top-level ancestor of a base cluster (an outlier's own label stays)."""
+    while parents.get(cluster_id) is not None:
+        cluster_id = str(parents[cluster_id])
+    return cluster_id
+
+
 def _vmhwm_mb(pid: int) -> float:
     """Peak RSS of pid plus its child processes' peaks (the embedding worker, if any)."""
     total = 0.0
@@ -160,6 +168,10 @@ async def run(kind: str, n: int, bootstrap: str, workdir: Path) -> None:
         for line in (export / "assignments.jsonl").read_text().splitlines():
             row = json.loads(line)
             after[row["chat_id"]] = row["cluster_id"] or f"outlier-{row['chat_id']}"
+        parents = {
+            c["id"]: c["parent_id"] for c in json.loads((export / "clusters.json").read_text())
+        }
+        top = {chat_id: _top(cluster_id, parents) for chat_id, cluster_id in after.items()}
         status = svc.get("/status")
     finally:
         svc.stop()
@@ -180,6 +192,8 @@ async def run(kind: str, n: int, bootstrap: str, workdir: Path) -> None:
     print(f"{'clusters / outliers at the end':34} {status['clusters']:>6} / {status['outliers']}")
     print(f"{'live single pass':34} {_scores(gold, live)}")
     print(f"{'after one recompute':34} {_scores(gold, [after[c.chat_id] for c in convs])}")
+    tops = [top[c.chat_id] for c in convs]
+    print(f"{f'  its top level ({len(set(tops))} clusters)':34} {_scores(gold, tops)}")
     print(f"{'batch k-means, k = labels':34} {_scores(gold, km)}")
 
 
