@@ -65,6 +65,7 @@ async def run_recompute(rt: Runtime, request_id: str) -> RecomputeStatus:
                     max_clusters=cl.recompute_max_clusters,
                     fit_sample=cl.recompute_fit_sample,
                     top_level=cl.top_level_clusters,
+                    grouping=rt.hierarchy_grouping,
                     min_size_shown=cl.min_cluster_size_shown,
                 ),
                 request_id=request_id,

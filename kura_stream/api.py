@@ -31,7 +31,7 @@ from kura_stream.stages.name import base_clusters, groups_from_labels, name_clus
 from kura_stream.stages.project import UmapProjector, project_clusters
 from kura_stream.stages.summarise import summarise
 from kura_stream.tree import render_tree
-from kura_stream.types import Cluster, Conversation, Summary
+from kura_stream.types import Cluster, Conversation, HierarchyGrouping, Summary
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,7 @@ async def reduce_clusters_from_base_clusters(
     checkpoint_manager: CheckpointStore | None = None,
     max_top: int = 10,
     seed: int = 0,
+    grouping: HierarchyGrouping = "names",
 ) -> list[Cluster]:
     """Clio's meta-clustering up to at most `max_top` top-level clusters.
 
@@ -191,11 +192,12 @@ async def reduce_clusters_from_base_clusters(
         checkpoint_manager: Stage checkpoints.
         max_top: Top-level clusters wanted at most.
         seed: Seed of neighbourhoods and candidate order.
+        grouping: "names" (the namer chooses parents) or "centroids" (see build_hierarchy).
 
     Returns:
         Base and meta clusters with parent_id and level set.
     """
-    params = {"max_top": max_top, "seed": seed}
+    params = {"max_top": max_top, "seed": seed, "grouping": grouping}
     key = input_key(
         records=[*clusters, *(summaries or ())],
         params=params,
@@ -210,7 +212,13 @@ async def reduce_clusters_from_base_clusters(
     ]
     cents = _centroids(clusters, embedder=embedder, summaries=summaries, cache=cache)
     hierarchy = await build_hierarchy(
-        base, cents, namer=parent_namer, embed=embedder.embed, max_top=max_top, seed=seed
+        base,
+        cents,
+        namer=parent_namer,
+        embed=embedder.embed,
+        max_top=max_top,
+        seed=seed,
+        grouping=grouping,
     )
     report = hierarchy.report
     logger.info(

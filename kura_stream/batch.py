@@ -115,6 +115,7 @@ async def run_batch(
         base,
         embedder=insight.embedder,
         parent_namer=insight.parent_namer,
+        grouping=insight.hierarchy_grouping,
         summaries=summaries,
         cache=cache,
         checkpoint_manager=checkpoints,

@@ -9,6 +9,7 @@ from threadpoolctl import threadpool_limits
 
 from kura_stream.protocols import ClusterNamer, ClusterStore, Embedder, ParentNamer, Summariser
 from kura_stream.settings import Settings
+from kura_stream.types import HierarchyGrouping
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,9 @@ class Insight:
     namer: ClusterNamer
     parent_namer: ParentNamer
     permanent_errors: tuple[type[Exception], ...]
+    hierarchy_grouping: HierarchyGrouping = "names"
+    """How the hierarchy forms parents: chosen by an LLM by name, or (offline, where word
+    overlap stands in for judgement) grouped by centroids and only named."""
 
 
 def build_embedder(settings: Settings, *, service: bool = False) -> Embedder:
@@ -78,6 +82,7 @@ def build_insight(
             namer=OfflineClusterNamer(),
             parent_namer=OfflineParentNamer(),
             permanent_errors=(BadRecord, SummaryError),
+            hierarchy_grouping="centroids",
         )
     from kura_stream.adapters.llm_client import make_instructor_client
     from kura_stream.stages.llm_namers import LLMClusterNamer, LLMParentNamer

@@ -87,6 +87,12 @@ class Summary(_Record):
         return "\n".join(parts)
 
 
+HierarchyGrouping = Literal["names", "centroids"]
+"""How the hierarchy forms a level's parents: "names", the namer proposes and chooses them
+(Clio, for an LLM); "centroids", k-means on the clusters' centroids, and the namer only names
+them (for a namer that cannot judge meaning)."""
+
+
 class Cluster(_Record):
     """A cluster of conversations, base (level 0) or meta (level > 0).
 

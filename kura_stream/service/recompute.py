@@ -25,7 +25,13 @@ from kura_stream.stages.hierarchy import Embed, build_hierarchy
 from kura_stream.stages.name import ClusterGroup, name_clusters
 from kura_stream.stages.project import UmapProjector, project_clusters
 from kura_stream.stages.spherical_kmeans import recluster
-from kura_stream.types import Cluster, ClusterEvent, ClusterEventKind, Summary
+from kura_stream.types import (
+    Cluster,
+    ClusterEvent,
+    ClusterEventKind,
+    HierarchyGrouping,
+    Summary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +50,7 @@ class RecomputeParams:
         fit_sample: k-means is fitted on at most this many conversations (a seeded sample),
             then every conversation joins its nearest centroid: time and memory stay bounded.
         top_level: Top-level clusters of the hierarchy.
+        grouping: How the hierarchy forms parents (see build_hierarchy).
         min_size_shown: Clusters smaller than this are never shown by name.
         seed: Seed of k-means, naming samples, hierarchy and map.
     """
@@ -53,6 +60,7 @@ class RecomputeParams:
     max_clusters: int = 2000
     fit_sample: int = 50_000
     top_level: int = 10
+    grouping: HierarchyGrouping = "names"
     min_size_shown: int = 5
     seed: int = 0
 
@@ -194,7 +202,13 @@ async def plan_recompute(
         )
     mark("naming")
     hierarchy = await build_hierarchy(
-        base, centroids, namer=parent_namer, embed=embed, max_top=params.top_level, seed=params.seed
+        base,
+        centroids,
+        namer=parent_namer,
+        embed=embed,
+        max_top=params.top_level,
+        seed=params.seed,
+        grouping=params.grouping,
     )
     mark("hierarchy")
     projector = UmapProjector(seed=params.seed)

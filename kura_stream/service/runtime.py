@@ -16,6 +16,7 @@ from kura_stream.service.assigner import Assigner
 from kura_stream.service.ingest import SummariseMany, SummariseOne
 from kura_stream.service.metrics import ServiceMetrics
 from kura_stream.settings import Settings
+from kura_stream.types import HierarchyGrouping
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Runtime:
         permanent_errors: Exceptions of summarise that dead-letter a record.
         namer: Names base clusters.
         parent_namer: Names meta clusters.
+        hierarchy_grouping: How recomputes form parents (see build_hierarchy).
         assigner: Incremental clustering over the store.
         summarise_batch: Summarises a whole batch at once, when the summariser can.
         metrics: Prometheus metrics.
@@ -51,6 +53,7 @@ class Runtime:
     parent_namer: ParentNamer
     assigner: Assigner
     summarise_batch: SummariseMany | None = None
+    hierarchy_grouping: HierarchyGrouping = "names"
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     recompute_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

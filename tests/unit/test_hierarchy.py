@@ -163,6 +163,38 @@ async def test_offline_hierarchy_groups_by_theme() -> None:
     assert len(set(top_of_theme.values())) == len(THEMES), "each theme has its own top"
 
 
+async def test_centroid_grouping_follows_the_centroids_not_the_names() -> None:
+    clusters, cents = base()
+    # Names that mislead: two names shared across all themes (by name, they are two groups).
+    misnamed = [
+        c.model_copy(
+            update={"name": ("Alpha Questions", "Beta Questions")[i % 2], "description": ""}
+        )
+        for i, c in enumerate(clusters)
+    ]
+    h = await build_hierarchy(
+        misnamed, cents, namer=OfflineParentNamer(), embed=embed, max_top=6, grouping="centroids"
+    )
+    check_tree(h, misnamed, 6)
+    by_id = {c.id: c for c in h.clusters}
+
+    def top_of(c: Cluster) -> str:
+        while c.parent_id is not None:
+            c = by_id[c.parent_id]
+        return c.id
+
+    tops = {
+        theme: {top_of(by_id[c.id]) for c in misnamed if f"-{theme}-" in c.id} for theme in THEMES
+    }
+    assert all(len(t) == 1 for t in tops.values()), tops  # no theme is split
+    first = [c for c in h.clusters if c.level == 1]
+    for parent in first:  # and no first-level parent mixes themes, whatever the names say
+        themes = {k.id.split("-")[1] for k in misnamed if by_id[k.id].parent_id == parent.id}
+        assert len(themes) == 1, (parent.name, themes)
+    assert h.report.proposals == 0  # the namer only named the parents
+    assert all(c.name for c in h.clusters)
+
+
 async def test_ids_and_names_are_deterministic() -> None:
     clusters, cents = base()
     a = await build_hierarchy(clusters, cents, namer=OfflineParentNamer(), embed=embed, max_top=4)
