@@ -86,9 +86,9 @@ async def build_hierarchy(
     `max_children_shown` of) their children. Every prompt is bounded whatever the cluster count.
 
     With grouping="centroids" a level's parents are k-means groups of its clusters' centroids
-    instead, and the namer only names them (label_parent): for a namer that cannot judge
-    meaning. The offline namer's word overlap grouped 3,000 MultiWOZ turns into a top level
-    scoring AMI 0.20 against their labels; grouping by centroids scored 0.44, as k-means does.
+    (centred on their mean) instead, and the namer only names them (label_parent): for a
+    namer that cannot judge meaning. The offline namer's word overlap grouped 3,000 MultiWOZ
+    turns into a top level scoring AMI 0.20 against their labels; by centroids, 0.43.
 
     Args:
         clusters: Base clusters (level 0, parent_id None); their name/description are labels.
@@ -221,7 +221,11 @@ class _Builder:
     ) -> list[tuple[ClusterLabel, list[int]]]:
         """Parents for one level as k-means groups of the centroids, named by the namer."""
         labels = [_label_of(c) for c in nodes]
-        assigned = kmeans_clusters(vecs, k=n_target, seed=stable_seed(self.seed, level))
+        # Centred first: the centroids of broad groups all lean towards the common mean, and
+        # uncentred k-means put 82% of 2,000 ShareGPT conversations under one top cluster
+        # (centred: at most 23%, and MultiWOZ's top level scores the same).
+        centred = normalise(vecs - vecs.mean(axis=0))
+        assigned = kmeans_clusters(centred, k=n_target, seed=stable_seed(self.seed, level))
         groups = [
             members
             for g in range(int(assigned.max()) + 1)
