@@ -64,6 +64,9 @@ class Summary(_Record):
         facets: Facets a user added (name -> value), kept as produced.
         metadata: The conversation's metadata, carried along.
         summariser: Which summariser produced it ("llm:<model>" or "offline:<version>").
+        digest: The scrubbed prose of the user's turns, bounded in words, that an offline
+            summary embeds in place of its one-line request; None where the summary itself is
+            embedded (an LLM's).
     """
 
     chat_id: str
@@ -78,9 +81,15 @@ class Summary(_Record):
     facets: dict[str, JsonValue] = Field(default_factory=dict)
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
     summariser: str = "unknown"
+    digest: str | None = None
 
     def embedding_text(self) -> str:
-        """The text that is embedded: the summary's own words, never ids or metadata."""
+        """The text that is embedded, the same in batch and stream.
+
+        The digest where there is one, else the summary and request; never ids or metadata.
+        """
+        if self.digest:
+            return self.digest
         parts = [self.summary]
         if self.request and self.request not in self.summary:
             parts.append(self.request)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from kura_stream.protocols import Summariser
+from kura_stream.stages.offline_digest import code_regions, first_request
+from kura_stream.stages.offline_labels import TASK_LABELS
 from kura_stream.stages.offline_summary import (
-    TASK_LABELS,
     OfflineSummariser,
-    code_regions,
-    first_request,
     key_phrases,
     programming_languages,
 )
@@ -39,7 +38,7 @@ async def test_fills_the_schema_honestly(offline: OfflineSummariser) -> None:
     assert s.concerning_score is None
     assert s.user_frustration is None
     assert s.assistant_errors == ()
-    assert s.summariser == offline.name == "offline:v2+fake:tiny-hash"
+    assert s.summariser == offline.name == "offline:v3+fake:tiny-hash"
     assert "translate sentence french" in s.facets["key_phrases"]  # type: ignore[operator]
 
 
