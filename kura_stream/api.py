@@ -24,6 +24,7 @@ import numpy.typing as npt
 from kura_stream.cache import Cache
 from kura_stream.checkpoints import CheckpointStore, input_key
 from kura_stream.protocols import ClusterNamer, Embedder, ParentNamer, Projector, Summariser
+from kura_stream.stages.choose_k import base_k
 from kura_stream.stages.cluster import hdbscan_clusters, kmeans_clusters, normalise
 from kura_stream.stages.embed import embed_summaries, embed_texts
 from kura_stream.stages.hierarchy import build_hierarchy
@@ -32,6 +33,11 @@ from kura_stream.stages.project import UmapProjector, project_clusters
 from kura_stream.stages.summarise import summarise
 from kura_stream.tree import render_tree
 from kura_stream.types import Cluster, Conversation, HierarchyGrouping, Summary
+
+KMEANS_RESTARTS = 3
+"""k-means restarts of base clustering (Kura: 1): a bad start merges two topics and splits
+another; three cost a fraction of a second beside the embedding."""
+
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +102,7 @@ async def generate_base_clusters_from_conversation_summaries(
     cache: Cache | None = None,
     checkpoint_manager: CheckpointStore | None = None,
     method: Literal["kmeans", "hdbscan"] = "kmeans",
-    k: int | None = None,
+    k: int | Literal["auto"] | None = None,
     clusters_per_group: int = 10,
     seed: int = 0,
 ) -> list[BaseCluster]:
@@ -110,7 +116,8 @@ async def generate_base_clusters_from_conversation_summaries(
         cache: Vector cache.
         checkpoint_manager: Stage checkpoints.
         method: k-means (Kura's default) or HDBSCAN (noise attached to its nearest cluster).
-        k: k-means clusters; default Kura's ceil(n / clusters_per_group).
+        k: k-means clusters; default Kura's ceil(n / clusters_per_group); "auto": chosen
+            from the data (base_k: the best silhouette within bounds).
         clusters_per_group: Kura's target members per cluster.
         seed: Seed of k-means and of naming samples.
 
@@ -125,7 +132,11 @@ async def generate_base_clusters_from_conversation_summaries(
             return cached
     vectors = embed_summaries(summaries, embedder=embedder, cache=cache)
     if method == "kmeans":
-        labels = kmeans_clusters(vectors, k=k, clusters_per_group=clusters_per_group, seed=seed)
+        if k == "auto":
+            k = base_k(vectors, seed=seed)
+        labels = kmeans_clusters(
+            vectors, k=k, clusters_per_group=clusters_per_group, seed=seed, n_init=KMEANS_RESTARTS
+        )
     else:
         labels = hdbscan_clusters(vectors)
     groups = groups_from_labels(summaries, vectors, labels)

@@ -73,11 +73,16 @@ async def run_batch(
     cache_path: Path,
     min_size_shown: int,
     max_top: int = 10,
+    k: int | Literal["auto"] | None = "auto",
     concurrency: int = 2,
     checkpoint_format: Literal["jsonl", "parquet"] = "jsonl",
     progress: Progress | None = None,
 ) -> BatchResult:
-    """Summarise, cluster, name, build the hierarchy and the map, and export to `out`."""
+    """Summarise, cluster, name, build the hierarchy and the map, and export to `out`.
+
+    k is the number of base clusters: "auto" (the default) chooses it from the data, None
+    takes Kura's one per ten conversations.
+    """
     cache = Cache(cache_path)
     checkpoints = CheckpointStore(out / "checkpoints", format=checkpoint_format)
     timings: dict[str, float] = {}
@@ -106,6 +111,7 @@ async def run_batch(
         namer=insight.namer,
         cache=cache,
         checkpoint_manager=checkpoints,
+        k=k,
     )
     timings["cluster+name"] = time.perf_counter() - clock
     if progress is not None:

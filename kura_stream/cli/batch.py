@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.console import Console
@@ -22,6 +23,15 @@ from kura_stream.settings import Settings
 console = Console(stderr=True)
 
 
+def _base_k(value: str) -> int | Literal["auto"] | None:
+    """--k: a positive number, "auto" or "kura" (None: Kura's n/10)."""
+    if value in ("auto", "kura"):
+        return "auto" if value == "auto" else None
+    if not value.isdigit() or int(value) < 1:
+        raise typer.BadParameter(f"--k must be a positive number, auto or kura, not {value!r}")
+    return int(value)
+
+
 def batch(
     input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Conversations file."),
     out: Path = typer.Option(..., "--out", help="Folder for the results."),
@@ -29,6 +39,9 @@ def batch(
     fmt: str = typer.Option("auto", "--format", help="auto, jsonl, kura, claude or sharegpt."),
     limit: int = typer.Option(0, "--limit", help="Only the first N conversations (0: all)."),
     max_top: int = typer.Option(10, "--top", help="Top-level clusters at most."),
+    k: str = typer.Option(
+        "auto", "--k", help="Base clusters: a number, auto (chosen from the data) or kura (n/10)."
+    ),
 ) -> None:
     """Summarise, cluster, name, build the hierarchy and the map; write files and print the tree."""
     from kura_stream.batch import run_batch
@@ -70,6 +83,7 @@ def batch(
                 cache_path=settings.cache_dir / "batch-cache.sqlite",
                 min_size_shown=settings.clustering.min_cluster_size_shown,
                 max_top=max_top,
+                k=_base_k(k),
                 concurrency=settings.llm.concurrency,
                 progress=progress,
             )

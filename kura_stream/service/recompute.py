@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -20,6 +19,7 @@ import numpy.typing as npt
 from kura_stream.protocols import ClusterNamer, ClusterStore, ParentNamer
 from kura_stream.records import ClusterPoint, ConversationPoint
 from kura_stream.service.matching import Matching, match_clusters
+from kura_stream.stages.choose_k import MIN_CLUSTERS, PER_CLUSTER, base_k
 from kura_stream.stages.cluster import normalise
 from kura_stream.stages.hierarchy import Embed, build_hierarchy
 from kura_stream.stages.name import ClusterGroup, name_clusters
@@ -41,11 +41,13 @@ class RecomputeParams:
     """How a recompute clusters.
 
     Attributes:
-        k: Base clusters wanted; None: the current number, but at least one per
-            `per_cluster` conversations (the stream leaves diverse traffic mostly in outliers),
-            and at most max_clusters.
-        per_cluster: Conversations per base cluster when k is derived.
-        max_clusters: Most base clusters a derived k gives; when the stream has built more,
+        k: Base clusters wanted; None: chosen from the data (base_k: the best silhouette
+            between min_clusters and one cluster per `per_cluster` conversations, at most
+            max_clusters).
+        per_cluster: Fewest conversations per base cluster a chosen k allows.
+        min_clusters: Fewest base clusters a chosen k gives, where there are enough
+            conversations.
+        max_clusters: Most base clusters a chosen k gives; when the stream has built more,
             the largest keep their ids and the others merge into their nearest.
         fit_sample: k-means is fitted on at most this many conversations (a seeded sample),
             then every conversation joins its nearest centroid: time and memory stay bounded.
@@ -56,7 +58,8 @@ class RecomputeParams:
     """
 
     k: int | None = None
-    per_cluster: int = 25
+    per_cluster: int = PER_CLUSTER
+    min_clusters: int = MIN_CLUSTERS
     max_clusters: int = 2000
     fit_sample: int = 50_000
     top_level: int = 10
@@ -140,12 +143,18 @@ async def plan_recompute(
     old = {p.chat_id: p.cluster_id for p in points}
     stored = {c.cluster_id: c for c in store.list_clusters()}
     base_old = {cid: c for cid, c in stored.items() if int(c.payload.get("level") or 0) == 0}
-    in_use = set(old.values())
-    current = sum(1 for cid in base_old if cid in in_use)
-    k = params.k or min(
-        params.max_clusters, max(2, current, math.ceil(len(points) / params.per_cluster))
-    )
-    k = min(k, len(points))
+    if params.k is None:
+        k = await asyncio.to_thread(
+            base_k,
+            vectors,
+            per_cluster=params.per_cluster,
+            min_clusters=params.min_clusters,
+            max_clusters=params.max_clusters,
+            seed=params.seed,
+        )
+    else:
+        k = params.k
+    k = max(1, min(k, len(points)))
     # Largest first: when k is below the current number, the small ones are the ones merged.
     by_size = sorted(base_old.values(), key=lambda c: -int(c.payload.get("count") or 0))
     labels_array = await asyncio.to_thread(

@@ -76,3 +76,17 @@ async def test_stages_chain_and_checkpoints_follow_input(tmp_path: Path) -> None
     assert sum(c.count for c in grown if c.level == 0) == 48
     tree = api.visualise_clusters(grown)
     assert "48" in tree
+
+
+async def test_auto_k_finds_the_four_requests() -> None:
+    embedder = HashEmbedder(dim=64)
+    summaries = await api.summarise_conversations(
+        _conversations(200), model=OfflineSummariser(embedder=embedder)
+    )
+    base = await api.generate_base_clusters_from_conversation_summaries(
+        summaries, embedder=embedder, namer=OfflineClusterNamer(), k="auto"
+    )
+    # Four kinds of request, 200 conversations: k is chosen between 10 (the floor) and 200/20.
+    assert len(base) == 10
+    kinds = {frozenset(int(c[1:]) % 4 for c in b.chat_ids) for b in base}
+    assert all(len(k) == 1 for k in kinds), "a base cluster mixes two kinds of request"
