@@ -79,7 +79,7 @@ def build_insight(
         return Insight(
             embedder=embedder,
             summariser=OfflineSummariser(embedder=embedder),
-            namer=OfflineClusterNamer(),
+            namer=OfflineClusterNamer(embedder=embedder),
             parent_namer=OfflineParentNamer(),
             permanent_errors=(BadRecord, SummaryError),
             hierarchy_grouping="centroids",

@@ -14,6 +14,8 @@ import instructor
 from pydantic import Field, field_validator
 
 from kura_stream.privacy import scrub
+from kura_stream.protocols import ClusterNamer
+from kura_stream.stages.label_checks import name_problem
 from kura_stream.stages.llm_calls import (
     LLMCallError,
     RetryPolicy,
@@ -22,6 +24,7 @@ from kura_stream.stages.llm_calls import (
     shorten,
     structured_call,
 )
+from kura_stream.stages.offline_namer import OfflineClusterNamer
 from kura_stream.stages.prompts import (
     CLUSTER_VERSION,
     META_VERSION,
@@ -31,6 +34,7 @@ from kura_stream.stages.prompts import (
     choose_messages,
     cluster_messages,
     propose_messages,
+    reask_messages,
     rename_messages,
 )
 from kura_stream.types import SCHEMA_VERSION, ClusterLabel, Summary
@@ -128,7 +132,9 @@ class LLMClusterNamer(_LLMNamer):
 
     The prompt is bounded twice over: each statement is cut to `max_item_tokens`, and the
     statements shown stop at a budget (`max_prompt_tokens` less the instructions), 60% for
-    members and 40% for contrast, whatever the caller passes in.
+    members and 40% for contrast, whatever the caller passes in. A name longer than ten
+    words or generic ("Miscellaneous", "General questions") is re-asked once with the
+    reason; if the second is no better, the fallback namer (offline) names the cluster.
     """
 
     INSTRUCTION_TOKENS: ClassVar[int] = 700
@@ -146,6 +152,7 @@ class LLMClusterNamer(_LLMNamer):
         max_output_tokens: int = 300,
         temperature: float = 0.2,
         retry: RetryPolicy | None = None,
+        fallback: ClusterNamer | None = None,
     ) -> None:
         """Create the namer.
 
@@ -160,6 +167,8 @@ class LLMClusterNamer(_LLMNamer):
             max_output_tokens: Ceiling on generated tokens.
             temperature: Sampling temperature.
             retry: Retry policy.
+            fallback: Names a cluster whose name is still too long or generic after one
+                re-ask (default: the OfflineClusterNamer).
         """
         super().__init__(
             client,
@@ -172,12 +181,14 @@ class LLMClusterNamer(_LLMNamer):
         )
         self.max_members = max_members
         self.max_contrast = max_contrast
+        self.fallback = fallback if fallback is not None else OfflineClusterNamer()
 
     @property
     def name(self) -> str:
-        """llm:<model>:<prompt version>:<bounds>:s<schema version>."""
+        """llm:<model>:<prompt version>:<bounds>:s<schema version>+<fallback namer>."""
         bounds = f"{self.max_members}+{self.max_contrast}x{self.max_item_tokens}"
-        return f"llm:{self.model}:{CLUSTER_VERSION}:{bounds}:s{SCHEMA_VERSION}"
+        own = f"llm:{self.model}:{CLUSTER_VERSION}:{bounds}:s{SCHEMA_VERSION}"
+        return f"{own}+{self.fallback.name}"
 
     def build_messages(
         self, members: Sequence[Summary], contrast: Sequence[Summary]
@@ -205,7 +216,21 @@ class LLMClusterNamer(_LLMNamer):
             raise ValueError("cannot name an empty group")
         messages = self.build_messages(members, contrast)
         out: GeneratedLabel = await self._ask(GeneratedLabel, messages, "cluster name")
-        return to_label(out)
+        label = to_label(out)
+        problem = name_problem(label.name)
+        if problem is None:
+            return label
+        logger.info("cluster name %r refused (%s); asking again", label.name, problem)
+        again = reask_messages(messages, out.model_dump_json(), label.name, problem)
+        try:
+            label = to_label(await self._ask(GeneratedLabel, again, "cluster name, re-asked"))
+            problem = name_problem(label.name)
+        except NamingError as exc:
+            problem = exc.reason
+        if problem is None:
+            return label
+        logger.warning("cluster name refused again (%s); using %s", problem, self.fallback.name)
+        return await self.fallback.label(members, contrast)
 
 
 class _Choice(_Answer):

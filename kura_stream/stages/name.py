@@ -39,7 +39,8 @@ class NamingSample:
 
     Attributes:
         cluster_id: The cluster's id.
-        members: Members nearest the centroid first, then a seeded random sample of the rest.
+        members: Members nearest the centroid first, then a seeded random sample of the rest,
+            also nearest first: the whole list is in order of closeness to the centroid.
         contrast: Non-members nearest the cluster's centroid, nearest first.
     """
 
@@ -128,11 +129,11 @@ def sample_for_naming(
     """Bounded samples per group: Clio's 50 members and 50 nearest non-members.
 
     Members: half of max_members are those nearest the group's centroid (its core), the rest
-    a random sample of the others, seeded by (seed, cluster_id) so a group's sample does not
-    depend on the other groups or on their order. Contrast: non-members most similar to the
-    centroid, searched among the members of the `contrast_groups` groups whose centroids are
-    nearest (the nearest non-members lie there; scanning every vector for every group would
-    cost groups x vectors).
+    a random sample of the others (listed nearest first, after the core), seeded by (seed,
+    cluster_id) so a group's sample does not depend on the other groups or on their order.
+    Contrast: non-members most similar to the centroid, searched among the members of the
+    `contrast_groups` groups whose centroids are nearest (the nearest non-members lie there;
+    scanning every vector for every group would cost groups x vectors).
 
     Args:
         groups: The groups to sample.
@@ -165,6 +166,8 @@ def sample_for_naming(
             rng = np.random.default_rng([seed, stable_seed(group.cluster_id)])
             n_rand = min(rest.size, max_members - n_near)
             picked = rng.choice(rest, size=n_rand, replace=False) if n_rand else rest[:0]
+            # nearest first in the random part too: namers weigh members by their position
+            picked = picked[np.argsort(-sims[picked], kind="stable")]
             members = [group.members[i] for i in (*near.tolist(), *picked.tolist())]
             if max_contrast and neighbours[gi]:
                 contrast = _contrast(neighbours[gi], groups, vecs, cents[gi], max_contrast)

@@ -1,47 +1,87 @@
-"""OfflineClusterNamer: names a cluster from its distinctive key phrases, without an LLM."""
+"""OfflineClusterNamer: names a cluster by what its central members ask, without an LLM."""
 
 from __future__ import annotations
 
-import functools
+import itertools
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
-import numpy.typing as npt
 
+from kura_stream.protocols import Embedder
+from kura_stream.stages.name_phrases import (
+    QUESTION_SHARE,
+    Gist,
+    Phrase,
+    evidence_checks,
+    question_share,
+    rank_phrases,
+    shared_opening,
+    shared_task,
+)
+from kura_stream.stages.name_privacy import MIN_CONVERSATIONS, quotes_a_member
+from kura_stream.stages.phrases import (
+    BOILERPLATE,
+    TOKEN_PATTERN,
+    analyse,
+    join_name,
+    listing,
+    phrase_matrix,
+    select_phrases,
+    sentence_case,
+    slug_from,
+    stop_words,
+    tokens,
+)
 from kura_stream.types import ClusterLabel, Summary
+
+__all__ = [
+    "BOILERPLATE",
+    "FALLBACK_NAME",
+    "MAX_NAME_WORDS",
+    "TOKEN_PATTERN",
+    "VERSION",
+    "Gist",
+    "OfflineClusterNamer",
+    "analyse",
+    "compose",
+    "distinctive_phrases",
+    "label_texts",
+    "phrase_matrix",
+    "select_phrases",
+    "stop_words",
+    "summary_text",
+    "tokens",
+]
+"""The phrase helpers moved to `phrases` stay importable from here (offline_summary uses
+analyse and select_phrases)."""
 
 logger = logging.getLogger(__name__)
 
-VERSION = "ctfidf-v1"
+VERSION = "readable-v3"
 """Part of the namer's identity: bump when the phrase scoring or the label format changes."""
-
-# A word list reads better as one string than as a 50-line set literal.
-BOILERPLATE = frozenset(
-    """
-    user users assistant ai chatbot bot asks asked asking ask request requests requested
-    requesting wants wanted want help helps helped helping conversation conversations seeks
-    seeking looking looks question questions inquires inquiring inquired provide provided
-    provides discuss discussed discusses discussing task topic summary typical cluster
-    clusters unlike nearby phrases related please thanks thank yes okay ok hello hi hey
-    like need needs needed just great sounds sure n't
-    """.split()  # noqa: SIM905
-)
-"""Words every Clio-style summary uses ("The user asks the assistant for help with ..."),
-chat fillers ("yes please, I would like ...") and the words of our own label template: they
-say nothing about what a cluster is about."""
-
-TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"
-"""Words of two or more characters that start with a letter: no bare numbers."""
-
-_CLAUSE = re.compile(r"[.;:!?,/()\[\]\n]+(?:\s|$)|[;!?/()\[\]\n]")
 
 MAX_NAME_WORDS = 8
 FALLBACK_NAME = "Miscellaneous requests"
-_REPLACE_RATIO = 0.6
-"""A longer phrase replaces a shorter one it contains when it scores at least this share of
-it: "pandas dataframe" over "pandas" when most pandas requests are about dataframes."""
+FALLBACK_DESCRIPTION = "Conversations with no phrase shared by enough of them to name them."
+
+MAX_PHRASES = 2
+"""How many distinct phrases a name may list (within MAX_NAME_WORDS)."""
+MAX_CANDIDATE_PHRASES = 4
+"""Candidates for an embedder to choose from list one to this many phrases."""
+EMBED_SAMPLE = 20
+"""Members and contrast texts embedded per cluster to choose a candidate: bounds the cost."""
+CONTRAST_WEIGHT = 0.5
+"""How much a candidate's likeness to the contrast set counts against it."""
+_SECOND_RATIO = 0.35
+"""A second phrase joins the name ("<head> and <second>") when it scores this share of the
+head: one that few members use would misdescribe the cluster."""
+_VERB_RATIO = 1.0
+"""A verb leads the name ("Write Python and JavaScript") when it scores this share of the
+best topic phrase."""
+_WORD = re.compile(r"(?u)[^\W\d_][\w'-]*[^\W_]|[^\W\d_]")
 
 
 def summary_text(summary: Summary) -> str:
@@ -53,133 +93,17 @@ def summary_text(summary: Summary) -> str:
     return "\n".join(parts)
 
 
-@functools.cache
-def stop_words() -> frozenset[str]:
-    """scikit-learn's English stop words and our BOILERPLATE."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+def phrase_text(summary: Summary) -> str:
+    """The text phrases are taken from: digest (or summary), request and topic.
 
-    return frozenset(ENGLISH_STOP_WORDS | BOILERPLATE)
-
-
-def analyse(text: str) -> list[str]:
-    """The 1-3-word phrases of text, built within clauses (no phrase spans a full stop).
-
-    Stop words and boilerplate are dropped before phrases are formed, as CountVectorizer's
-    own word analyser does; splitting at punctuation first keeps "error. Recipe" apart.
+    The digest of what the user wrote, where there is one, carries a long pasted text's
+    subject, which the one-line request does not. The task is used whole.
     """
-    stop = stop_words()
-    out: list[str] = []
-    for clause in _CLAUSE.split(text.lower()):
-        words = [w for w in re.findall(TOKEN_PATTERN, clause) if w not in stop]
-        for n in (1, 2, 3):
-            out.extend(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
-    return out
-
-
-def phrase_matrix(texts: Sequence[str]) -> tuple[npt.NDArray[np.float64], list[str]]:
-    """Which 1-3-word phrases (English stop words and boilerplate removed) each text contains.
-
-    Args:
-        texts: The documents.
-
-    Returns:
-        A dense 0/1 matrix (len(texts), n_phrases) and the phrases, sorted alphabetically.
-        Both are empty when no text has a word left after stop-word removal.
-    """
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    vectorizer = CountVectorizer(analyzer=analyse, binary=True)
-    try:
-        matrix = vectorizer.fit_transform(list(texts))
-    except ValueError:  # "empty vocabulary": nothing but stop words
-        return np.zeros((len(texts), 0)), []
-    phrases: list[str] = vectorizer.get_feature_names_out().tolist()
-    return np.asarray(matrix.toarray(), dtype=np.float64), phrases
-
-
-def tokens(text: str) -> set[str]:
-    """The lower-cased content words of text (stop words and boilerplate removed)."""
-    return {w for w in re.findall(TOKEN_PATTERN, text.lower()) if w not in stop_words()}
-
-
-def select_phrases(scores: Mapping[str, float], top: int) -> list[str]:
-    """The best-scoring phrases, without one phrase repeating another's words.
-
-    A phrase whose words all lie in a phrase already chosen is skipped; a phrase containing a
-    chosen one replaces it when it scores at least _REPLACE_RATIO of it.
-
-    Args:
-        scores: Phrase -> score (higher is better); only positive scores are considered.
-        top: How many phrases to return at most.
-
-    Returns:
-        Up to `top` phrases, best first.
-    """
-    ranked = sorted(
-        (p for p, s in scores.items() if s > 0),
-        key=lambda p: (-round(scores[p], 9), -len(p.split()), p),
-    )[: max(50, 10 * top)]
-    chosen: list[str] = []
-    for phrase in ranked:
-        words = set(phrase.split())
-        if any(words <= set(c.split()) for c in chosen):
-            continue
-        inside = [c for c in chosen if set(c.split()) < words]
-        if inside:
-            if all(scores[phrase] >= _REPLACE_RATIO * scores[c] for c in inside):
-                chosen[chosen.index(inside[0])] = phrase
-                chosen = [c for c in chosen if c not in inside[1:]]
-            continue
-        if len(chosen) < top:
-            chosen.append(phrase)
-    return chosen
-
-
-def title(phrase: str) -> str:
-    """Title-case each word of a phrase ("pandas dataframe" -> "Pandas Dataframe")."""
-    return " ".join(w[:1].upper() + w[1:] for w in phrase.split())
-
-
-def name_from(phrases: Sequence[str], max_words: int = MAX_NAME_WORDS, max_phrases: int = 2) -> str:
-    """A readable name from the top phrases: "Python Error Debugging / Pandas Dataframe"."""
     parts: list[str] = []
-    words = 0
-    used: set[str] = set()
-    for phrase in phrases:
-        n = len(phrase.split())
-        if len(parts) == max_phrases or (parts and words + n > max_words):
-            break
-        if used & set(phrase.split()):  # "Finance Questions / Budget Finance" reads badly
-            continue
-        parts.append(title(" ".join(phrase.split()[:max_words])))
-        used |= set(phrase.split())
-        words += n
-    return " / ".join(parts) if parts else FALLBACK_NAME
-
-
-def slug_from(phrases: Sequence[str], max_words: int = 3) -> str:
-    """A snake_case slug of up to three words from the top phrases."""
-    words: list[str] = []
-    for phrase in phrases:
-        for word in re.findall(r"[a-z0-9]+", phrase.lower()):
-            if word not in words and len(words) < max_words:
-                words.append(word)
-    return "_".join(words) or "miscellaneous_requests"
-
-
-def listing(phrases: Sequence[str]) -> str:
-    """Join phrases as "a, b and c"."""
-    if len(phrases) <= 1:
-        return "".join(phrases)
-    return ", ".join(phrases[:-1]) + " and " + phrases[-1]
-
-
-def shorten(text: str, limit: int = 160) -> str:
-    """The first line of text, cut at a word boundary to at most `limit` characters."""
-    line = " ".join(text.split())
-    if len(line) <= limit:
-        return line
-    return line[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+    for part in (summary.digest or summary.summary, summary.request, summary.topic):
+        if part and all(part not in seen for seen in parts):
+            parts.append(part)
+    return "\n".join(parts)
 
 
 def distinctive_phrases(
@@ -187,119 +111,272 @@ def distinctive_phrases(
     contrast: Sequence[str],
     *,
     top: int = 6,
-    smoothing: float = 0.05,
+    min_conversations: int = MIN_CONVERSATIONS,
 ) -> list[str]:
-    """Phrases frequent among members and rare among the contrast set (c-TF-IDF style).
+    """The shown text of `rank_phrases`' phrases, each member text its own conversation."""
+    ranked = rank_phrases(members, contrast, min_conversations=min_conversations, top=top)
+    return [p.text for p in ranked]
 
-    Each text counts a phrase once (binary counts, so one verbose summary does not dominate);
-    r_m and r_c are the shares of member and contrast texts containing it. A phrase scores
-    r_m * log((r_m + s) / (r_c + s)): its contribution to the KL divergence of the member
-    class from the contrast class, so a phrase as common outside the cluster as inside scores
-    0 however frequent it is. Phrases found in only one member are ignored once there are four
-    members or more: a cluster's name describes what several conversations share.
 
-    Args:
-        members: Texts of the cluster's members.
-        contrast: Texts of the nearest non-members (may be empty).
-        top: How many phrases to return at most.
-        smoothing: s, keeps the ratio finite for phrases absent from the contrast set.
+def describe(topics: Sequence[str], gist: Gist) -> str:
+    """One or two sentences on what the members ask, from checked phrases only.
 
-    Returns:
-        Up to `top` phrases, most distinctive first.
+    "Members ask to <task>, mostly about a, b and c.", "Members ask to <verb> a, b and c.",
+    "Members ask questions about a, b and c." or "Members ask about a, b and c."; phrases
+    past the third go into a second sentence.
     """
-    if not members:
-        return []
-    matrix, vocab = phrase_matrix([*members, *contrast])
-    if not vocab:
-        return []
-    n_m = len(members)
-    df_m = matrix[:n_m].sum(axis=0)
-    r_m = df_m / n_m
-    r_c = matrix[n_m:].sum(axis=0) / len(contrast) if contrast else np.zeros_like(r_m)
-    score = r_m * np.log((r_m + smoothing) / (r_c + smoothing))
-    min_df = 2 if n_m >= 4 else 1
-    scores = {p: float(s) for p, s, d in zip(vocab, score, df_m, strict=True) if d >= min_df}
-    return select_phrases(scores, top)
+    main, more = list(topics[:3]), list(topics[3:5])
+    if gist.task:
+        text = f"Members ask to {gist.task}, mostly about {listing(main)}."
+    elif gist.verb and not main:
+        return f"Members ask {_verb_lead(gist)}."
+    elif gist.verb:
+        text = f"Members ask to {gist.verb} {listing(main)}."
+    elif gist.questions:
+        text = f"Members ask questions about {listing(main)}."
+    else:
+        text = f"Members ask about {listing(main)}."
+    if more:
+        text += f" They also mention {listing(more)}."
+    return text
 
 
-def typical(texts: Sequence[str], phrases: Sequence[str]) -> int:
-    """Index of the text containing the most of `phrases` (earlier phrases weigh more)."""
-    best, best_score = 0, -1.0
-    for i, text in enumerate(texts):
-        found = set(analyse(text))
-        score = sum(1.0 / (1 + rank) for rank, p in enumerate(phrases) if p in found)
-        if score > best_score:
-            best, best_score = i, score
-    return best
+def _verb_lead(gist: Gist) -> str:
+    return f"questions about what you {gist.verb}" if gist.questions else f"to {gist.verb}"
 
 
-class OfflineClusterNamer:
-    """Implements ClusterNamer with key phrases instead of an LLM.
+def compose_name(
+    topics: Sequence[str], gist: Gist, max_words: int = MAX_NAME_WORDS, max_phrases: int = 0
+) -> str:
+    """The name from topic phrases (checked, best first) and the gist of the requests.
 
-    The name joins the two most distinctive phrases of the members against the contrast set
-    ("Python Error Debugging / Pandas Dataframe", at most eight words); the description lists
-    the top phrases and quotes the request of the member that contains most of them; the slug
-    is three snake_case words. It only reads Summary text fields (`summary_text`), which the
-    summariser has already scrubbed of personal details, and never chat ids or metadata.
+    "<Task>: <head> and <second>" when the task fits max_words, "<Verb> <head> and <second>"
+    when a verb leads, "Questions about <head> and <second>" for questions, else "<Head> and
+    <second>"; with a verb and no topic, "Questions about what you <verb>". At most
+    max_phrases phrases (0: MAX_PHRASES).
     """
-
-    def __init__(self, *, top_phrases: int = 6) -> None:
-        """Create the namer.
-
-        Args:
-            top_phrases: How many phrases to find per cluster (the description lists them).
-        """
-        self._top = top_phrases
-
-    @property
-    def name(self) -> str:
-        """Identity of the namer, with its version."""
-        return f"offline:{VERSION}"
-
-    async def label(self, members: Sequence[Summary], contrast: Sequence[Summary]) -> ClusterLabel:
-        """Name `members` by the phrases that set them apart from `contrast`.
-
-        Args:
-            members: Summaries of the cluster (a bounded sample).
-            contrast: Summaries of its nearest non-members (a bounded sample).
-
-        Returns:
-            The label; "Miscellaneous requests" when no phrase is shared by several members.
-        """
-        return label_texts(
-            [summary_text(s) for s in members],
-            [summary_text(s) for s in contrast],
-            examples=[s.request or s.summary for s in members],
-            top_phrases=self._top,
+    max_phrases = max_phrases or MAX_PHRASES
+    if not topics:
+        return sentence_case(_verb_lead(gist)) if gist.verb else FALLBACK_NAME
+    head_words = len(topics[0].split())
+    if gist.task and len(f"{gist.task}:".split()) + head_words <= max_words:
+        return join_name(
+            topics,
+            prefix=f"{sentence_case(gist.task)}: ",
+            max_words=max_words,
+            max_phrases=max_phrases,
         )
+    if gist.verb:
+        return join_name(
+            topics, prefix=f"{gist.verb} ", max_words=max_words, max_phrases=max_phrases
+        )
+    if gist.questions and head_words + 2 <= max_words:
+        return join_name(
+            topics, prefix="Questions about ", max_words=max_words, max_phrases=max_phrases
+        )
+    return join_name(topics, max_words=max_words, max_phrases=max_phrases)
+
+
+def compose(
+    phrases: Sequence[Phrase], gist: Gist, member_texts: Sequence[str], max_phrases: int = 0
+) -> ClusterLabel:
+    """The label from ranked phrases and the gist of the requests.
+
+    A verb leads when it scores _VERB_RATIO of the best topic phrase. The name's second phrase must
+    score _SECOND_RATIO of the head. A description that would repeat MAX_QUOTE_WORDS
+    consecutive words of a member drops its task, then phrases, until it quotes nobody.
+    """
+    topics = [p for p in phrases if not p.asked]
+    verbs = [p for p in phrases if p.asked]
+    if not topics and not verbs and gist.opening:
+        kind = "questions" if gist.questions else "messages"
+        name = f'"{sentence_case(gist.opening)} …" {kind}'
+        text = f'Members mostly start their requests with "{gist.opening}".'
+        return ClusterLabel(name=name, description=text, slug=slug_from([gist.opening]))
+    if not topics and not verbs:
+        return ClusterLabel(
+            name=FALLBACK_NAME, description=FALLBACK_DESCRIPTION, slug="miscellaneous_requests"
+        )
+    if verbs and (not topics or verbs[0].score >= _VERB_RATIO * topics[0].score):
+        gist = Gist(gist.task, verbs[0].text, gist.questions, gist.opening)
+    best = (topics or verbs)[0].score
+    core = [p.text for p in topics if p.score >= _SECOND_RATIO * best]
+    name = compose_name(core, gist, max_phrases=max_phrases)
+    slug = slug_from([gist.verb or "", *core[:2]])
+    listed = [p.text for p in topics]
+    for n in range(len(listed), -1, -1):
+        for task in (gist.task, None) if gist.task else (None,):
+            text = describe(listed[:n], Gist(task, gist.verb, gist.questions, gist.opening))
+            if (n or gist.verb) and not quotes_a_member(text, member_texts):
+                return ClusterLabel(name=name, description=text, slug=slug)
+    return ClusterLabel(name=name, description="", slug=slug)
 
 
 def label_texts(
     members: Sequence[str],
     contrast: Sequence[str],
     *,
-    examples: Sequence[str] | None = None,
+    chat_ids: Sequence[str] | None = None,
+    requests: Sequence[str] | None = None,
+    tasks: Sequence[str | None] | None = None,
     top_phrases: int = 6,
+    min_conversations: int = MIN_CONVERSATIONS,
 ) -> ClusterLabel:
     """The offline label of a group of texts against a contrast set (see OfflineClusterNamer).
 
     Args:
-        members: Texts of the group.
+        members: Texts of the group, nearest its centroid first.
         contrast: Texts of nearby non-members.
-        examples: What to quote as the typical request of each member (default: the text).
+        chat_ids: The conversation of each member (default: each text its own).
+        requests: What each member asks (default: its text), to tell question clusters.
+        tasks: Each member's task field, when the summariser filled it.
         top_phrases: How many phrases to find.
+        min_conversations: Distinct conversations each word of the label needs.
 
     Returns:
         The label.
     """
-    phrases = distinctive_phrases(members, contrast, top=top_phrases)
-    if phrases:
-        description = f"Conversations about {listing(phrases)}."
-    else:
-        description = "Conversations with no phrase shared by several of them."
-    quotes = list(examples) if examples is not None else list(members)
-    if quotes:
-        quote = shorten(quotes[typical(members, phrases)])
-        if quote:
-            description += f" Typical request: {quote}"
-    return ClusterLabel(name=name_from(phrases), description=description, slug=slug_from(phrases))
+    ids = list(chat_ids) if chat_ids is not None else [str(i) for i in range(len(members))]
+    phrases, gist = evidence_of(
+        members, contrast, ids, requests, tasks, top_phrases, min_conversations
+    )
+    return compose(phrases, gist, members)
+
+
+def evidence_of(
+    members: Sequence[str],
+    contrast: Sequence[str],
+    ids: Sequence[str],
+    requests: Sequence[str] | None,
+    tasks: Sequence[str | None] | None,
+    top_phrases: int,
+    min_conversations: int,
+) -> tuple[list[Phrase], Gist]:
+    """The checked phrases and the gist a label is composed from (see `label_texts`)."""
+    phrases = rank_phrases(
+        members, contrast, chat_ids=ids, min_conversations=min_conversations, top=top_phrases
+    )
+    evidence = evidence_checks(members, ids, min_conversations)
+    asks = list(requests) if requests is not None else list(members)
+    gist = Gist(
+        task=shared_task(tasks, ids, evidence) if tasks else None,
+        questions=question_share(asks) >= QUESTION_SHARE,
+        opening=shared_opening(asks, ids, evidence),
+    )
+    return phrases, gist
+
+
+def candidates(
+    phrases: Sequence[Phrase], gist: Gist, member_texts: Sequence[str]
+) -> list[ClusterLabel]:
+    """Labels an embedder may choose from, the default (`compose`'s) first, names distinct.
+
+    They list one to MAX_CANDIDATE_PHRASES phrases, with and without "Questions about", or
+    name the shared opening; all are built from the same checked phrases and gist.
+    """
+    out = [compose(phrases, gist, member_texts)]
+    for n in range(1, MAX_CANDIDATE_PHRASES + 1):
+        for questions in {gist.questions, False}:
+            out.append(compose(phrases, replace(gist, questions=questions), member_texts, n))
+    topics = [p for p in phrases if not p.asked][:MAX_CANDIDATE_PHRASES]
+    for i, j in itertools.combinations(range(len(topics)), 2):
+        out.append(compose([topics[i], topics[j]], gist, member_texts, 2))
+    for one in topics[1:]:
+        out.append(compose([one], gist, member_texts, 1))
+    if gist.opening:
+        out.append(compose([], gist, member_texts))
+    return list({c.name: c for c in reversed(out)}.values())[::-1]
+
+
+def choose(
+    labels: Sequence[ClusterLabel],
+    members: Sequence[str],
+    contrast: Sequence[str],
+    embedder: Embedder,
+) -> ClusterLabel:
+    """The label whose name is nearest the members' centroid and farthest from the contrast.
+
+    Each name scores cos(name, members) - CONTRAST_WEIGHT * cos(name, contrast), the
+    centroids of at most EMBED_SAMPLE texts each (the nearest first).
+    """
+    if len(labels) < 2 or not members:
+        return labels[0]
+    m, c = members[:EMBED_SAMPLE], contrast[:EMBED_SAMPLE]
+    vectors = embedder.embed([*[x.name for x in labels], *m, *c])
+    names, inside, outside = np.split(vectors, [len(labels), len(labels) + len(m)])
+    score = names @ inside.mean(axis=0)
+    if len(c):
+        score -= CONTRAST_WEIGHT * (names @ outside.mean(axis=0))
+    return labels[int(np.argmax(score))]
+
+
+class OfflineClusterNamer:
+    """Implements ClusterNamer with readable key phrases instead of an LLM.
+
+    The name is a short phrase of what the members ask ("Questions about train ID and
+    price", "Write, debug or explain code: sorting algorithms", "Python pandas dataframe
+    errors"): the phrases that most set the members, the central ones weighing most, apart
+    from the contrast set, merged with their singular/plural variants, at most eight words,
+    never keywords joined by a slash. The description says what members ask in aggregate and
+    never quotes one of them. Privacy: no word seen in fewer than `min_conversations`
+    distinct conversations, and no personal name (`name_privacy`), reaches either; with no
+    phrase left the name is "Miscellaneous requests". It reads only the summaries' text
+    fields, never chat ids (except to count conversations), metadata or facets.
+    """
+
+    def __init__(
+        self,
+        *,
+        top_phrases: int = 6,
+        min_conversations: int = MIN_CONVERSATIONS,
+        embedder: Embedder | None = None,
+    ) -> None:
+        """Create the namer.
+
+        Args:
+            top_phrases: How many phrases to find per cluster (the description lists five).
+            min_conversations: Distinct conversations each word of a label needs.
+            embedder: Chooses among candidate names the one nearest the members (see
+                `choose`); None keeps the default composition.
+        """
+        self._top = top_phrases
+        self._min = min_conversations
+        self._embedder = embedder
+
+    @property
+    def name(self) -> str:
+        """Identity of the namer, with its version (and a non-default privacy threshold)."""
+        suffix = "" if self._min == MIN_CONVERSATIONS else f"+k{self._min}"
+        if self._embedder is not None:
+            suffix += f"+emb:{self._embedder.name}"
+        return f"offline:{VERSION}{suffix}"
+
+    async def label(self, members: Sequence[Summary], contrast: Sequence[Summary]) -> ClusterLabel:
+        """Name `members` by the phrases that set them apart from `contrast`.
+
+        Args:
+            members: Summaries of the cluster (a bounded sample, nearest the centroid first).
+            contrast: Summaries of its nearest non-members (a bounded sample).
+
+        Returns:
+            The label; "Miscellaneous requests" when no phrase passes the checks.
+        """
+        texts = [phrase_text(s) for s in members]
+        ids = [s.chat_id for s in members]
+        phrases, gist = evidence_of(
+            texts,
+            [phrase_text(s) for s in contrast],
+            ids,
+            [s.request or s.summary for s in members],
+            [s.task for s in members],
+            self._top,
+            self._min,
+        )
+        if self._embedder is None:
+            return compose(phrases, gist, texts)
+        return choose(
+            candidates(phrases, gist, texts),
+            [s.embedding_text() for s in members],
+            [s.embedding_text() for s in contrast],
+            self._embedder,
+        )

@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from kura_stream.stages.offline_namer import (
-    FALLBACK_NAME,
-    VERSION,
+from kura_stream.stages.offline_namer import FALLBACK_NAME, MAX_NAME_WORDS, VERSION
+from kura_stream.stages.phrases import (
+    join_name,
     listing,
-    name_from,
-    phrase_matrix,
+    readable_matrix,
     select_phrases,
+    sentence_case,
     slug_from,
-    title,
     tokens,
 )
 from kura_stream.types import ClusterLabel
@@ -35,40 +35,55 @@ def _char_grams(text: str, n: int = 3) -> set[str]:
     return {low[i : i + n] for i in range(max(1, len(low) - n + 1))}
 
 
-def shared_phrases(
-    children: Sequence[ClusterLabel],
-) -> tuple[npt.NDArray[np.float64], list[str], npt.NDArray[np.float64]]:
-    """Which phrases each child contains, and each phrase's weight across the children.
+@dataclass(frozen=True)
+class SharedPhrases:
+    """The readable phrases of a set of children.
 
-    A phrase weighs the number of children containing it, plus the number whose *name* contains
-    it (names are the densest summary of a child).
-
-    Returns:
-        The (children, phrases) 0/1 matrix, the phrases, and their weights.
+    Attributes:
+        matrix: (children, phrases) 0/1: which child's name or description contains which.
+        keys: The phrases' keys (lower case, singular), sorted.
+        shown: Each key's most frequent written form.
+        weight: Per phrase, the children containing it plus those whose name does.
     """
-    matrix, vocab = phrase_matrix([child_text(c) for c in children])
-    if not vocab:
-        return matrix, vocab, np.zeros(0)
-    in_names, names_vocab = phrase_matrix([c.name for c in children])
-    index = {p: i for i, p in enumerate(vocab)}
-    name_hits = np.zeros(len(vocab))
-    for j, phrase in enumerate(names_vocab):
-        if phrase in index:
-            name_hits[index[phrase]] = in_names[:, j].sum()
-    return matrix, vocab, matrix.sum(axis=0) + name_hits
+
+    matrix: npt.NDArray[np.float64]
+    keys: list[str]
+    shown: dict[str, str]
+    weight: npt.NDArray[np.float64]
+
+
+def shared_phrases(children: Sequence[ClusterLabel]) -> SharedPhrases:
+    """Which readable phrases each child contains, and each phrase's weight across them.
+
+    A phrase weighs the number of children containing it, plus the number whose *name*
+    contains it (names are the densest summary of a child). Phrases are `readable_phrases`
+    merged by key, so "python error" and "Python errors" count as one.
+    """
+    matrix, keys, shown = readable_matrix([child_text(c) for c in children], joins=False)
+    if not keys:
+        return SharedPhrases(matrix, keys, shown, np.zeros(0))
+    in_names, name_keys, _ = readable_matrix([c.name for c in children], joins=False)
+    index = {k: i for i, k in enumerate(keys)}
+    name_hits = np.zeros(len(keys))
+    for j, key in enumerate(name_keys):
+        if key in index:
+            name_hits[index[key]] = in_names[:, j].sum()
+    return SharedPhrases(matrix, keys, shown, matrix.sum(axis=0) + name_hits)
 
 
 class OfflineParentNamer:
     """Implements ParentNamer from key phrases shared by the children, without an LLM.
 
     - propose_parents: a greedy cover: repeatedly the phrase found in the most children not
-      yet covered (ties: higher weight, longer phrase, alphabetical), title-cased; phrases
+      yet covered (ties: higher weight, longer phrase, alphabetical), sentence-cased; phrases
       found in more than 1.5x a candidate's share of the children are left out.
     - choose_parent: the candidate sharing the largest share of its words with the child's
       name and description; with no shared word, the most similar by character trigrams.
       It always answers with one of the candidates, verbatim.
-    - label_parent: the children's most widely shared phrases as a name, with a description
-      that lists them and a few children's names.
+    - label_parent: the children's most widely shared phrases as a name ("Python errors and
+      pandas dataframes", never keywords joined by a slash), with a description that lists
+      them and a few children's names. Children's labels already passed the cluster namer's
+      privacy checks, so their phrases need none here.
     """
 
     @property
@@ -86,7 +101,8 @@ class OfflineParentNamer:
         Returns:
             At least one candidate name.
         """
-        matrix, vocab, weight = shared_phrases(children)
+        shared = shared_phrases(children)
+        matrix, vocab, weight = shared.matrix, shared.keys, shared.weight
         if not vocab:
             return [FALLBACK_NAME]
         wanted = max(1, desired)
@@ -104,7 +120,7 @@ class OfflineParentNamer:
             best = int(np.lexsort((np.arange(len(vocab)), -lengths, -weight, -gain))[0])
             if gain[best] <= 0:
                 break
-            picked.append(title(vocab[best]))
+            picked.append(sentence_case(shared.shown[vocab[best]]))
             covered |= matrix[:, best] > 0
             matrix[:, best] = 0  # never pick it again
         return picked or [FALLBACK_NAME]
@@ -141,12 +157,13 @@ class OfflineParentNamer:
         Returns:
             The parent's label.
         """
-        _, vocab, weight = shared_phrases(children)
-        phrases = select_phrases(dict(zip(vocab, weight.tolist(), strict=True)), 4)
+        shared = shared_phrases(children)
+        keys = select_phrases(dict(zip(shared.keys, shared.weight.tolist(), strict=True)), 4)
+        phrases = [shared.shown[k] for k in keys]
         examples = "; ".join(c.name for c in children[:3])
         about = f"Clusters about {listing(phrases)}" if phrases else "Assorted clusters"
         return ClusterLabel(
-            name=name_from(phrases),
+            name=join_name(phrases, max_words=MAX_NAME_WORDS) or FALLBACK_NAME,
             description=f"{about}, such as: {examples}." if examples else f"{about}.",
             slug=slug_from(phrases),
         )

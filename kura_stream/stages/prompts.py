@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from kura_stream.types import Summary
 
 SUMMARY_VERSION = "clio-summary-v1"
-CLUSTER_VERSION = "clio-cluster-v1"
+CLUSTER_VERSION = "clio-cluster-v2"
 META_VERSION = "clio-meta-v1"
 """Bump a version whenever its prompt's wording changes (it is part of every cache key)."""
 
@@ -271,6 +271,23 @@ def cluster_messages(members: Sequence[str], contrast: Sequence[str]) -> list[di
         )
     parts.append(CLUSTER_OUTPUT)
     return [{"role": "user", "content": "\n\n".join(parts)}]
+
+
+CLUSTER_REASK = """\
+The name "{name}" cannot be used: {problem}. Give the group a specific name of at most ten \
+words that says what exactly its statements ask for and about what, so that it tells this \
+group apart from the contrastive examples. Answer with summary, name and slug again."""
+
+
+def reask_messages(
+    messages: Sequence[dict[str, str]], answer: str, name: str, problem: str
+) -> list[dict[str, str]]:
+    """The naming conversation again, with the model's answer and why its name was refused."""
+    return [
+        *messages,
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": CLUSTER_REASK.format(name=name, problem=problem)},
+    ]
 
 
 def _cluster_list(children: Sequence[str]) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from kura_stream.protocols import ClusterNamer, ParentNamer
+from kura_stream.stages.label_checks import name_problem
 from kura_stream.stages.llm_calls import RetryPolicy, estimate_tokens
 from kura_stream.stages.llm_namers import (
     LLMClusterNamer,
@@ -64,7 +65,9 @@ async def test_label_validates_and_is_scrubbed(server: FakeOpenAIServer) -> None
         description="Users asked to email [EMAIL] about bugs.",
         slug="debug_python_imports",
     )
-    assert namer.name == "llm:fake-model:clio-cluster-v1:50+50x60:s1"
+    # v2: a refused name is re-asked (new prompt text); the fallback namer is part of the
+    # identity because it may produce the label.
+    assert namer.name == "llm:fake-model:clio-cluster-v2:50+50x60:s1+offline:readable-v3"
 
 
 async def test_prompt_is_bounded_for_a_10000_member_cluster(server: FakeOpenAIServer) -> None:
@@ -100,6 +103,74 @@ async def test_empty_name_is_reasked_then_fails(server: FakeOpenAIServer) -> Non
         await cluster_namer(server).label(big_cluster(1, "m"), [])
     with pytest.raises(ValueError, match="empty"):
         await cluster_namer(server).label([], [])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Miscellaneous", "General questions", "Various topics", "User requests", "Misc. chats"],
+)
+def test_generic_names_are_refused(name: str) -> None:
+    assert name_problem(name) is not None
+
+
+def test_specific_names_pass_and_long_ones_do_not() -> None:
+    assert name_problem("Debug Python import errors") is None
+    assert name_problem("Questions about train times") is None
+    assert name_problem(" ".join(["word"] * 11)) is not None
+
+
+async def test_a_generic_name_is_reasked_once(server: FakeOpenAIServer) -> None:
+    server.script(
+        tool({"summary": "Users asked things.", "name": "General questions", "slug": "x"}),
+        tool(LABEL),
+    )
+    label = await cluster_namer(server).label(big_cluster(3, "m"), big_cluster(2, "c"))
+    assert label.name == "Debug code"
+    assert len(server.chat_requests) == 2
+    reask = server.chat_requests[1].prompt_text
+    assert '"General questions" cannot be used' in reask
+    assert "m request number 0" in reask  # the same bounded statements, asked again
+
+
+class Stub:
+    """A fallback ClusterNamer that records its calls."""
+
+    name = "stub"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def label(self, members: list[Summary], contrast: list[Summary]) -> ClusterLabel:
+        self.calls += 1
+        return ClusterLabel(name="Offline name", description="From the fallback.")
+
+
+async def test_two_refused_names_fall_back_to_the_offline_name(
+    server: FakeOpenAIServer,
+) -> None:
+    long_name = "Help users with " + " ".join(f"thing{i}" for i in range(12))
+    server.script(
+        tool({"summary": "s", "name": "Miscellaneous", "slug": ""}),
+        tool({"summary": "s", "name": long_name, "slug": ""}),
+    )
+    stub = Stub()
+    namer = LLMClusterNamer(client_for(server), model="fake-model", retry=FAST, fallback=stub)
+    label = await namer.label(big_cluster(3, "m"), [])
+    assert label.name == "Offline name"
+    assert stub.calls == 1
+    assert len(server.chat_requests) == 2  # asked once, re-asked once, never a third time
+    assert namer.name.endswith("+stub")
+
+
+async def test_default_fallback_is_the_offline_namer(server: FakeOpenAIServer) -> None:
+    server.responder = lambda _: tool({"summary": "s", "name": "Various topics", "slug": ""})
+    members = [
+        Summary(chat_id=f"c{i}", summary=f"The user asks for a sourdough bread recipe, try {i}.")
+        for i in range(6)
+    ]
+    label = await cluster_namer(server).label(members, [])
+    assert "bread" in label.name.lower()
+    assert name_problem(label.name) is None
 
 
 def children(n: int) -> list[ClusterLabel]:
