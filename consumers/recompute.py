@@ -1,7 +1,9 @@
 """Consumer: commands (recompute, rename) -> full recompute or rename -> cluster events.
 
-Recomputes also run on a schedule (time, or conversations since the last one); see
-`recompute_scheduler`. One runs at a time; a request during a run waits for the next turn.
+Recomputes also run on a schedule (a first one once a young store holds a few hundred
+conversations, then time, arrivals or crowded outliers); see `recompute_due`. One runs at a
+time; a request during a run waits for the next turn. Outliers that meet a cluster's threshold
+after a recompute join it, and their assignments are published like the stream's.
 
 A recompute command's offset is committed only when its recompute has finished (completed
 or failed), so a service that dies during one runs it again when it comes back.
@@ -19,6 +21,7 @@ from faststream.middlewares import AckPolicy
 from consumers._kafka import publish_confirmed
 from kura_stream.records import ClusterPoint
 from kura_stream.service.api_models import RecomputeStatus
+from kura_stream.service.assigner import AssignBatch
 from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute
 from kura_stream.service.runtime import Runtime
 from kura_stream.settings import ClusteringSettings
@@ -71,10 +74,11 @@ async def run_recompute(rt: Runtime, request_id: str) -> RecomputeStatus:
                 request_id=request_id,
             )
             late = 0
+            rehomed = AssignBatch()
             if plan is not None:
                 async with rt.write_lock:
                     late = await asyncio.to_thread(apply_recompute, rt.store, plan)
-                    rt.assigner.reload()
+                    rehomed = rt.assigner.reload()
         except Exception as err:
             logger.exception("recompute %s failed", request_id)
             rt.metrics.recomputes.labels(outcome="failed").inc()
@@ -121,7 +125,12 @@ async def run_recompute(rt: Runtime, request_id: str) -> RecomputeStatus:
             request_id=request_id,
             detail={"before": before, "after": after, "seconds": seconds, "late": late},
         )
-        await _publish(rt, [*(plan.events if plan else []), done])
+        await _publish(rt, [*(plan.events if plan else []), *rehomed.events, done])
+        await publish_confirmed(
+            rt.broker,
+            rt.settings.kafka.topic_assignments,
+            [(a.chat_id, a.model_dump_json().encode()) for a in rehomed.assignments],
+        )
         logger.info("recompute %s: %s", request_id, detail)
         return status
 
@@ -149,7 +158,11 @@ async def rename(rt: Runtime, cluster_id: str, name: str) -> ClusterEvent | None
         found = rt.store.get_clusters([cluster_id])
         if not found:
             return None
-        payload = {**found[0].payload, "name": name, "named_count": found[0].payload.get("count")}
+        payload = {
+            **found[0].payload,
+            "name": name,
+            "named_count": found[0].payload.get("count"),
+        }
         rt.store.upsert_clusters(
             [ClusterPoint(cluster_id=cluster_id, centroid=found[0].centroid, payload=payload)]
         )
@@ -187,6 +200,12 @@ def recompute_due(
 ) -> bool:
     """Whether the schedule asks for a recompute now.
 
+    A young store is recomputed once it reaches recompute_first_after conversations (when it
+    held fewer at the last recompute, or the start, and holds that many now), then each time
+    it has doubled while it held fewer than recompute_every_n at the last one: its clusters
+    are chosen again on twice the evidence (300, 600, 1,200, ...), not left as the first few
+    hundred conversations drew them.
+
     Args:
         cl: The clustering settings.
         seconds_since: Since the last recompute finished (or the start).
@@ -199,9 +218,13 @@ def recompute_due(
         return False
     if seconds_since < last_took * (1.0 / cl.recompute_max_time_share - 1.0):
         return False
+    before = total - arrived
+    first = before < cl.recompute_first_after <= total
+    young = cl.recompute_first_after <= total and before < cl.recompute_every_n
+    doubled = young and arrived >= before
     enough_new = arrived >= max(cl.recompute_every_n, cl.recompute_growth * total)
     crowded = outliers >= max(cl.recompute_min_outliers, cl.recompute_outlier_share * total)
-    return seconds_since >= cl.recompute_every_s or enough_new or crowded
+    return first or doubled or seconds_since >= cl.recompute_every_s or enough_new or crowded
 
 
 async def recompute_scheduler(rt: Runtime, *, poll_s: float = 5.0) -> None:

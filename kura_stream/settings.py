@@ -124,23 +124,35 @@ class ClusteringSettings(_Section):
     """Thresholds of incremental clustering (env: KURA_CLUSTERING_<FIELD>)."""
 
     join_similarity: float | None = Field(default=None, ge=-1.0, le=1.0)
-    """A conversation at least this cosine-similar to a centroid joins that cluster.
-    None: the embedder's calibrated default (bench/bench_stream_quality.py): minilm 0.55,
-    static 0.65, openai 0.55."""
+    """A conversation at least this cosine-similar to a centroid joins that cluster (see
+    join_margin). None: learnt per cluster from its members (mean - join_z x std of their
+    similarities to it, never below recent arrivals' mean similarity to it)."""
     birth_similarity: float | None = Field(default=None, ge=-1.0, le=1.0)
-    """Outliers at least this similar to each other may found a cluster together.
-    None: the embedder's calibrated default: minilm 0.65, static 0.70, openai 0.65."""
+    """Outliers at least this similar to each other may found a cluster together. None:
+    learnt from recent arrivals (the birth_quantile of their similarities to their
+    (min_birth_size - 1)-th nearest neighbour among the last 1,000)."""
+    join_z: float = Field(default=2.5, gt=0.0)
+    """Learnt join threshold: standard deviations below a cluster's mean member similarity a
+    newcomer may be (chosen on MultiWOZ and chatterbot: bench/bench_stream_quality.py)."""
+    birth_quantile: float = Field(default=0.25, ge=0.0, le=1.0)
+    """Learnt birth threshold: the quantile of recent arrivals' neighbour similarities (lower:
+    births come easier)."""
     min_birth_size: int = Field(default=5, ge=2)
     """Outliers needed to found a new cluster."""
     join_margin: float = Field(default=0.1, ge=0.0, le=1.0)
-    """A loose cluster takes a newcomer whose similarity reaches the cluster's cohesion (mean
-    member similarity to its centroid) minus this, even below join_similarity. On diverse
-    traffic (ShareGPT) after a recompute: 45% of newcomers left outliers instead of 91%; on
-    MultiWOZ, whose clusters are tight, nothing changes."""
+    """With join_similarity set: a loose cluster takes a newcomer whose similarity reaches the
+    cluster's cohesion (mean member similarity to its centroid) minus this, even below
+    join_similarity. On diverse traffic (ShareGPT) after a recompute: 45% of newcomers left
+    outliers instead of 91%; on MultiWOZ, whose clusters are tight, nothing changes."""
     join_floor: float = Field(default=0.3, ge=-1.0, le=1.0)
     """... but never below this similarity."""
     min_cluster_size_shown: int = Field(default=5, ge=1)
     """Clusters smaller than this are never shown by name (Clio's privacy floor)."""
+    recompute_first_after: int = Field(default=300, ge=1)
+    """A store that started with fewer conversations than this is recomputed as soon as it
+    holds this many, so a fresh service has clusters to join within minutes instead of
+    leaving most arrivals outliers until the regular schedule; then again each time it has
+    doubled (600, 1,200, ...) until it passes recompute_every_n; then the schedule below."""
     recompute_every_s: float = Field(default=600.0, gt=0)
     """Full recompute at least this often (seconds)."""
     recompute_every_n: int = Field(default=5000, ge=1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +12,7 @@ import numpy as np
 
 from kura_stream.protocols import ClusterStore
 from kura_stream.records import ClusterPoint, ConversationPoint, Vector
-from kura_stream.stages.assign import AssignParams, ClusterState, assign
+from kura_stream.stages.assign import AssignParams, ClusterState, assign, rehome_outliers
 from kura_stream.types import Assignment, ClusterEvent, ClusterEventKind, EmbeddedConversation
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,33 @@ def conversation_payload(item: EmbeddedConversation, assigned_at: datetime) -> d
     }
 
 
+class StoredMembers:
+    """A store's conversations as (chat_id, cluster_id, vector, assigned at), re-readable.
+
+    ClusterState.rebuild reads them twice (sums first, then each member's similarity to the
+    final centroid), so a large store is streamed twice rather than held in memory. The time
+    each was assigned tells the rebuild which arrived last: a store's order is its own.
+    """
+
+    def __init__(self, store: ClusterStore) -> None:
+        """View the conversations of store."""
+        self.store = store
+
+    def __iter__(self) -> Iterator[tuple[str, str | None, Vector, float]]:
+        """One pass over the store, in its order."""
+        for batch in self.store.iter_conversations(batch_size=2000):
+            for point in batch:
+                yield point.chat_id, point.cluster_id, point.vector, _assigned_at(point.payload)
+
+
+def _assigned_at(payload: Mapping[str, Any]) -> float:
+    """When a stored conversation was assigned (seconds), or -inf where no time was kept."""
+    try:
+        return datetime.fromisoformat(str(payload["assigned_at"])).timestamp()
+    except (KeyError, ValueError):
+        return float("-inf")
+
+
 class Assigner:
     """Incremental clustering over a ClusterStore, idempotent by chat_id.
 
@@ -63,7 +90,8 @@ class Assigner:
         self.store = store
         self.params = params
         self.min_size_shown = min_size_shown
-        self.state = ClusterState.rebuild(store.dim, self._stored_members(), params=params)
+        # No re-homing here: a restart must continue the stream as if it had not stopped.
+        self.state = ClusterState.rebuild(store.dim, StoredMembers(store), params=params)
         self.meta: dict[str, dict[str, Any]] = {
             c.cluster_id: dict(c.payload) for c in store.list_clusters()
         }
@@ -80,17 +108,45 @@ class Assigner:
             self.state.outliers_total,
         )
 
-    def _stored_members(self) -> Iterator[tuple[str, str | None, Vector]]:
-        for batch in self.store.iter_conversations(batch_size=2000):
-            for point in batch:
-                yield point.chat_id, point.cluster_id, point.vector
+    def reload(self) -> AssignBatch:
+        """Rebuild the state from the store (after a recompute rewrote it), re-homing outliers.
 
-    def reload(self) -> None:
-        """Rebuild the state from the store (after a recompute rewrote it)."""
+        Outliers that meet a cluster's join threshold after the rebuild join it; they are
+        written to the store here.
+
+        Returns:
+            Their assignments and the events of the clusters they grew, to publish.
+        """
         self.state = ClusterState.rebuild(
-            self.store.dim, self._stored_members(), params=self.params
+            self.store.dim, StoredMembers(self.store), params=self.params
         )
         self.meta = {c.cluster_id: dict(c.payload) for c in self.store.list_clusters()}
+        self.state, rehomed = rehome_outliers(self.state, params=self.params)
+        batch = AssignBatch(assignments=rehomed)
+        if rehomed:
+            placed = {a.chat_id: a for a in rehomed}
+            self.store.upsert_conversations(self._moved(placed, list(placed)))
+            batch.events = self._sync_cluster_records(self._touched(placed))
+            logger.info("%d outliers joined clusters after a rebuild", len(rehomed))
+        return batch
+
+    def _moved(
+        self, placed: Mapping[str, Assignment], chat_ids: Sequence[str]
+    ) -> list[ConversationPoint]:
+        """Stored conversations that changed cluster, with their new cluster."""
+        return [
+            ConversationPoint(
+                chat_id=p.chat_id,
+                vector=p.vector,
+                cluster_id=placed[p.chat_id].cluster_id,
+                payload=p.payload,
+            )
+            for p in self.store.get_conversations(list(chat_ids))
+        ]
+
+    @staticmethod
+    def _touched(placed: Mapping[str, Assignment]) -> list[str]:
+        return list(dict.fromkeys(a.cluster_id for a in placed.values() if a.cluster_id))
 
     def process(self, items: Sequence[EmbeddedConversation]) -> AssignBatch:
         """Assign a batch, write it durably, and return assignments and events."""
@@ -129,18 +185,9 @@ class Assigner:
         ]
         fresh_ids = {item.chat_id for item in fresh}
         rehomed_ids = [chat_id for chat_id in placed if chat_id not in fresh_ids]
-        moved = [
-            ConversationPoint(
-                chat_id=p.chat_id,
-                vector=p.vector,
-                cluster_id=placed[p.chat_id].cluster_id,
-                payload=p.payload,
-            )
-            for p in self.store.get_conversations(rehomed_ids)
-        ]
+        moved = self._moved(placed, rehomed_ids)
         self.store.upsert_conversations([*new_points, *moved])
-        touched = list(dict.fromkeys(a.cluster_id for a in placed.values() if a.cluster_id))
-        batch.events += self._sync_cluster_records(touched, born=set(born))
+        batch.events += self._sync_cluster_records(self._touched(placed), born=set(born))
         batch.assignments = [placed[i.chat_id] for i in fresh] + [placed[c] for c in rehomed_ids]
         return batch
 

@@ -37,20 +37,17 @@ PARTS = ("summarise", "assign", "name", "commands")
 """The consumers `serve` can run; each is also runnable alone (with a Qdrant server store)."""
 
 
-CALIBRATED_THRESHOLDS = {"minilm": (0.55, 0.65), "static": (0.65, 0.70), "openai": (0.55, 0.65)}
-"""(join, birth) per embedder kind, measured by bench/bench_stream_quality.py on MultiWOZ."""
-
-
 def assign_params(settings: Settings) -> AssignParams:
-    """Incremental clustering thresholds from settings (calibrated per embedder by default)."""
+    """Incremental clustering thresholds from settings: learnt from the stream unless fixed."""
     c = settings.clustering
-    join, birth = CALIBRATED_THRESHOLDS[settings.embedder.kind]
     return AssignParams(
-        join_similarity=join if c.join_similarity is None else c.join_similarity,
-        birth_similarity=birth if c.birth_similarity is None else c.birth_similarity,
+        join_similarity=c.join_similarity,
+        birth_similarity=c.birth_similarity,
         min_birth_size=c.min_birth_size,
         join_margin=c.join_margin,
         join_floor=c.join_floor,
+        join_z=c.join_z,
+        birth_quantile=c.birth_quantile,
     )
 
 

@@ -51,6 +51,7 @@ class ServiceUnderTest:
             "KURA_CLUSTERING_RECOMPUTE_EVERY_S": "100000",
             "KURA_CLUSTERING_RECOMPUTE_EVERY_N": "1000000",
             "KURA_CLUSTERING_RECOMPUTE_MIN_OUTLIERS": "1000000",
+            "KURA_CLUSTERING_RECOMPUTE_FIRST_AFTER": "1000000",
             **self.extra_env,
         }
 

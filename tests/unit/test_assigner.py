@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
+from kura_stream.records import ConversationPoint
 from kura_stream.service.assigner import Assigner
 from kura_stream.stages.assign import AssignParams
 from kura_stream.types import ClusterEventKind, EmbeddedConversation, Summary
@@ -122,3 +124,49 @@ def test_clusters_lost_in_a_crash_are_recreated_and_announced() -> None:
     created = {e.cluster_id for e in batch.events if e.kind == ClusterEventKind.CREATED}
     assert created == set(lost)
     assert second.process([]).events == []
+
+
+def test_learnt_thresholds_place_the_stream_and_a_restart_continues_it() -> None:
+    store = MemoryClusterStore(DIM)
+    assigner = Assigner(store, AssignParams(), min_size_shown=3)
+    items = _items(300, seed=6)
+    for start in range(0, 200, 10):
+        assigner.process(items[start : start + 10])
+    restarted = Assigner(store, AssignParams(), min_size_shown=3)  # as after a crash
+    assert restarted.state.birth_threshold(AssignParams()) == pytest.approx(
+        assigner.state.birth_threshold(AssignParams()), abs=1e-6
+    )
+    for start in range(200, 300, 10):
+        restarted.process(items[start : start + 10])
+    assert len(store.list_clusters()) == 3
+    assert restarted.state.outliers_total <= 30
+    clustered = sum(store.count_conversations(c.cluster_id) for c in store.list_clusters())
+    assert clustered + restarted.state.outliers_total == store.count_conversations() == 300
+    assert _cluster_total(store) == clustered
+
+
+def test_reload_rehomes_waiting_outliers_and_writes_them() -> None:
+    store = MemoryClusterStore(DIM)
+    never = AssignParams(join_similarity=1.0, birth_similarity=1.0, min_birth_size=3)
+    items = _items(60, seed=5)
+    Assigner(store, never, min_size_shown=3).process(items)  # every one waits
+    # As a recompute leaves it: the first 45 in a cluster per centre, the last 15 waiting.
+    placed = [
+        ConversationPoint(chat_id=p.chat_id, vector=p.vector, cluster_id=f"k{i % 3}",
+                          payload=p.payload)
+        for i, p in enumerate(store.get_conversations([i.chat_id for i in items[:45]]))
+    ]  # fmt: skip
+    store.upsert_conversations(placed)
+    assigner = Assigner(store, AssignParams(), min_size_shown=3)
+    assert assigner.state.outliers_total == 15  # a start does not re-home: the stream goes on
+    batch = assigner.reload()
+    moved = {a.chat_id for a in batch.assignments}
+    assert moved <= {i.chat_id for i in items[45:]}
+    assert len(moved) >= 12  # the rest sit more than z std below their cluster's members
+    assert all(a.cluster_id == f"k{int(a.chat_id[1:]) % 3}" for a in batch.assignments)
+    assert assigner.state.outliers_total == 15 - len(moved)
+    stored = store.get_conversations([i.chat_id for i in items])
+    assert {p.chat_id for p in stored if p.cluster_id is None} == set(assigner.state.outlier_ids)
+    counts = {c.cluster_id: c.payload["count"] for c in store.list_clusters()}
+    assert counts == {f"k{r}": 15 + sum(int(c[1:]) % 3 == r for c in moved) for r in range(3)}
+    assert {e.kind for e in batch.events} <= {ClusterEventKind.GROWN}

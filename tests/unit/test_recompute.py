@@ -155,6 +155,42 @@ def test_recompute_is_due_on_time_arrivals_or_crowded_outliers(
     assert got is due
 
 
+@pytest.mark.parametrize(
+    ("arrived", "total", "due"),
+    [
+        (299, 299, False),  # a fresh store, not there yet
+        (300, 300, True),  # there: clusters to join from now on
+        (60, 320, True),  # restarted with 260 stored, there since
+        (10, 310, False),  # recomputed at 300 already
+        (10, 5000, False),  # past it long ago: the regular schedule
+    ],
+)
+def test_a_young_store_is_recomputed_once_it_holds_recompute_first_after(
+    arrived: int, total: int, due: bool
+) -> None:
+    cl = ClusteringSettings(recompute_first_after=300)
+    got = recompute_due(cl, seconds_since=10.0, arrived=arrived, outliers=0, total=total)
+    assert got is due
+
+
+@pytest.mark.parametrize(
+    ("arrived", "total", "due"),
+    [
+        (299, 599, False),  # recomputed at 300: not doubled yet
+        (300, 600, True),  # doubled: chosen again on twice the evidence
+        (1200, 2400, True),
+        (2000, 6000, False),  # held 4,000 then: doubles until every_n, not beyond
+        (5000, 10_000, True),  # the regular rule: every_n new
+    ],
+)
+def test_a_young_store_is_recomputed_each_time_it_doubles(
+    arrived: int, total: int, due: bool
+) -> None:
+    cl = ClusteringSettings(recompute_first_after=300, recompute_every_n=5000)
+    got = recompute_due(cl, seconds_since=10.0, arrived=arrived, outliers=0, total=total)
+    assert got is due
+
+
 def test_scheduled_recomputes_take_at_most_their_share_of_the_time() -> None:
     cl = ClusteringSettings(recompute_every_s=600, recompute_max_time_share=0.25)
     # The last one took 300 s: the next waits 900 s, whatever else asks for it.

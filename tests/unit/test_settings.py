@@ -51,3 +51,18 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValidationError):
         settings.kafka.bootstrap = "elsewhere:9092"  # type: ignore[misc]
+
+
+def test_thresholds_are_learnt_unless_settings_fix_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kura_stream.service.serve import assign_params
+
+    learnt = assign_params(Settings())
+    assert learnt.join_similarity is None
+    assert learnt.birth_similarity is None
+    assert learnt.join_z == Settings().clustering.join_z
+    monkeypatch.setenv("KURA_CLUSTERING_BIRTH_SIMILARITY", "0.7")
+    monkeypatch.setenv("KURA_CLUSTERING_BIRTH_QUANTILE", "0.5")
+    fixed = assign_params(Settings())
+    assert fixed.birth_similarity == 0.7
+    assert fixed.join_similarity is None
+    assert fixed.birth_quantile == 0.5
