@@ -1,7 +1,10 @@
 """Consumer: cluster-events -> name new clusters and clusters that have grown -> renamed events.
 
 Names are given from a bounded sample: up to 50 members and 50 members of the nearest other
-clusters (Clio's contrastive set), so a prompt never grows with the cluster.
+clusters (Clio's contrastive set), so a prompt never grows with the cluster. In names-only LLM
+mode (`serve --offline --names llm`) a cluster first gets an offline name, shown at once, and
+the LLM renames it here in the background: new and doubled clusters, and those a recompute
+named offline.
 """
 
 from __future__ import annotations
@@ -13,52 +16,53 @@ from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
 from consumers._kafka import publish_confirmed, records_of
-from kura_stream.service.naming import name_if_due
+from kura_stream.service.naming import clusters_to_name, name_due_clusters
 from kura_stream.service.runtime import Runtime
-from kura_stream.types import ClusterEvent, ClusterEventKind
+from kura_stream.types import ClusterEvent
 
 logger = logging.getLogger(__name__)
 
-_NAME_ON = {ClusterEventKind.CREATED, ClusterEventKind.GROWN}
+LLM_BATCH = 8
+"""Events per batch when the LLM names in the background (seconds per cluster on 2 cores)."""
+LLM_MAX_POLL_S = 3600
+"""Longest an LLM-naming batch may take before the consumer group drops the consumer."""
 
 
 def register(rt: Runtime) -> None:
     """Subscribe the naming handler on rt.broker."""
     kafka = rt.settings.kafka
+    background = rt.background_namer is not None
+
+    async def publish(events: list[ClusterEvent]) -> None:
+        await publish_confirmed(
+            rt.broker,
+            kafka.topic_cluster_events,
+            [(e.cluster_id, e.model_dump_json().encode()) for e in events],
+        )
+        rt.metrics.renamed.inc(len(events))
 
     @rt.broker.subscriber(
         kafka.topic_cluster_events,
         group_id=f"{kafka.group_id}-name",
         batch=True,
-        max_records=64,
+        max_records=LLM_BATCH if background else 64,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_poll_interval_ms=(LLM_MAX_POLL_S if background else 300) * 1000,
     )
     async def name(msg: KafkaMessage) -> None:
-        raw = records_of(msg)
-        due: list[str] = []
-        for record in raw:
+        events: list[ClusterEvent] = []
+        for record in records_of(msg):
             try:
-                event = ClusterEvent.model_validate_json(record.value or b"")
+                events.append(ClusterEvent.model_validate_json(record.value or b""))
             except ValidationError:
                 logger.warning("ignoring a malformed cluster event at offset %s", record.offset)
-                continue
-            if event.kind in _NAME_ON and event.cluster_id and event.cluster_id not in due:
-                due.append(event.cluster_id)
-        renamed: list[ClusterEvent] = []
-        for cluster_id in due:
-            named = await name_if_due(
-                rt.store,
-                cluster_id,
-                namer=rt.namer,
-                min_size_shown=rt.settings.clustering.min_cluster_size_shown,
-                write_lock=rt.write_lock,
-            )
-            if named is not None:
-                renamed.append(named)
-                rt.metrics.renamed.inc()
-        await publish_confirmed(
-            rt.broker,
-            kafka.topic_cluster_events,
-            [(e.cluster_id, e.model_dump_json().encode()) for e in renamed],
+        await name_due_clusters(
+            rt.store,
+            clusters_to_name(events, after_recompute=background),
+            namer=rt.namer,
+            background_namer=rt.background_namer,
+            min_size_shown=rt.settings.clustering.min_cluster_size_shown,
+            write_lock=rt.write_lock,
+            publish=publish,
         )

@@ -162,6 +162,7 @@ async def rename(rt: Runtime, cluster_id: str, name: str) -> ClusterEvent | None
             **found[0].payload,
             "name": name,
             "named_count": found[0].payload.get("count"),
+            "namer": "manual",  # not upgraded to an LLM name like an offline one
         }
         rt.store.upsert_clusters(
             [ClusterPoint(cluster_id=cluster_id, centroid=found[0].centroid, payload=payload)]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from threadpoolctl import threadpool_limits
 
 from kura_stream.protocols import ClusterNamer, ClusterStore, Embedder, ParentNamer, Summariser
 from kura_stream.settings import Settings
 from kura_stream.types import HierarchyGrouping
+
+if TYPE_CHECKING:
+    import instructor
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +35,9 @@ class Insight:
     hierarchy_grouping: HierarchyGrouping = "names"
     """How the hierarchy forms parents: chosen by an LLM by name, or (offline, where word
     overlap stands in for judgement) grouped by centroids and only named."""
+    background_namer: ClusterNamer | None = None
+    """Names-only LLM mode: the LLM namer that renames offline-named clusters in the
+    background (the name consumer); None: `namer` alone names."""
 
 
 def build_embedder(settings: Settings, *, service: bool = False) -> Embedder:
@@ -58,9 +65,12 @@ def build_insight(
 ) -> Insight:
     """Summariser and namers: the LLM ones, or the offline ones that need no LLM.
 
+    Offline with `settings.service.names == "llm"` (names-only LLM), the summariser and the
+    namers stay offline and an LLM cluster namer renames clusters in the background.
+
     Args:
         settings: Configuration.
-        offline: Use no LLM at all.
+        offline: Summarise offline; name offline too unless service.names is "llm".
         embedder: Reuse an embedder already built.
     """
     from kura_stream.service.ingest import BadRecord
@@ -83,9 +93,10 @@ def build_insight(
             parent_namer=OfflineParentNamer(),
             permanent_errors=(BadRecord, SummaryError),
             hierarchy_grouping="centroids",
+            background_namer=build_llm_namer(settings) if settings.service.names == "llm" else None,
         )
     from kura_stream.adapters.llm_client import make_instructor_client
-    from kura_stream.stages.llm_namers import LLMClusterNamer, LLMParentNamer
+    from kura_stream.stages.llm_namers import LLMParentNamer
     from kura_stream.stages.summarise import LLMSummariser
 
     client = make_instructor_client(settings.llm, mode=settings.llm.mode)
@@ -93,10 +104,26 @@ def build_insight(
     return Insight(
         embedder=embedder,
         summariser=LLMSummariser.from_settings(client, settings.llm),
-        namer=LLMClusterNamer(client, model=model),
+        namer=build_llm_namer(settings, client=client),
         parent_namer=LLMParentNamer(client, model=model),
         permanent_errors=(BadRecord, SummaryError),
     )
+
+
+def build_llm_namer(
+    settings: Settings, *, client: instructor.AsyncInstructor | None = None
+) -> ClusterNamer:
+    """The LLM cluster namer of settings.llm (a name it refuses twice is named offline).
+
+    Args:
+        settings: Configuration.
+        client: Reuse an instructor client already built.
+    """
+    from kura_stream.adapters.llm_client import make_instructor_client
+    from kura_stream.stages.llm_namers import LLMClusterNamer
+
+    client = client or make_instructor_client(settings.llm, mode=settings.llm.mode)
+    return LLMClusterNamer(client, model=settings.llm.model)
 
 
 def build_store(settings: Settings, dim: int) -> ClusterStore:

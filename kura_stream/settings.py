@@ -189,6 +189,12 @@ class ServiceSettings(_Section):
     summarise_consumers: int = Field(default=2, ge=1)
     """Summarise + embed consumers in this process (each takes a share of the conversations
     topic's partitions): while one embeds a batch, another parses and publishes its own."""
+    names: Literal["offline", "llm"] = "offline"
+    """Who names base clusters under `serve --offline` (summaries stay offline either way).
+    offline: the offline namer, everywhere. llm: recomputes and new clusters get an offline
+    name at once, and the name consumer renames them with the LLM in the background
+    (`renamed` events); a recompute never waits on the LLM. Without --offline the LLM
+    summarises and names everything, whatever this says."""
 
 
 class Settings(BaseSettings):

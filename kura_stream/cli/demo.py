@@ -8,12 +8,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import typer
 from rich.console import Console
 
 from kura_stream.settings import Settings
+from kura_stream.types import Cluster
 
 console = Console()
 
@@ -40,11 +42,55 @@ def _handled(base: str, before: dict[str, int]) -> int:
     return sum(now[k] - before[k] for k in ("conversations", "duplicates", "dlq"))
 
 
+def _clusters(base: str) -> list[dict[str, Any]]:
+    answer: list[dict[str, Any]] = httpx.get(f"{base}/clusters", timeout=30).json()
+    return answer
+
+
+def _as_clusters(views: list[dict[str, Any]]) -> list[Cluster]:
+    fields = set(Cluster.model_fields)
+    return [Cluster.model_validate({k: v for k, v in c.items() if k in fields}) for c in views]
+
+
+def _wait_for_llm_names(base: str, timeout_s: float, *, stall_s: float = 300.0) -> list[Cluster]:
+    """Poll until every shown base cluster has an LLM (or a manual) name.
+
+    Gives up after timeout_s, or once no LLM name has landed for stall_s seconds (an LLM that
+    fails leaves the offline names).
+
+    Returns:
+        The clusters as they are then.
+    """
+    started = last_progress = time.monotonic()
+    done = -1
+    while True:
+        views = _clusters(base)
+        base_views = [c for c in views if c["level"] == 0 and c["visible"]]
+        named = sum(c.get("named_by") in ("llm", "manual") for c in base_views)
+        now = time.monotonic()
+        if named != done:
+            elapsed = now - started
+            console.print(f"[bold]LLM names[/] {named}/{len(base_views)} after {elapsed:.0f}s")
+            done, last_progress = named, now
+        if named >= len(base_views) or now - started > timeout_s or now - last_progress > stall_s:
+            return _as_clusters(views)
+        time.sleep(5.0)
+
+
 def demo(
     n: int = typer.Option(2000, "--n", help="Real ShareGPT conversations to replay."),
     rate: float = typer.Option(0.0, "--rate", help="Messages per second (0: as fast as possible)."),
     llm: bool = typer.Option(
         False, "--llm", help="Summarise and name with the local LLM (slow on 2 cores)."
+    ),
+    names: str = typer.Option(
+        "offline",
+        "--names",
+        help="offline, or llm: offline summaries and names at once, LLM names in the "
+        "background (the demo waits for them up to --names-wait seconds).",
+    ),
+    names_wait: float = typer.Option(
+        900.0, "--names-wait", help="With --names llm: longest wait for the LLM names."
     ),
     keep: bool = typer.Option(False, "--keep", help="Leave the service running afterwards."),
 ) -> None:
@@ -52,15 +98,17 @@ def demo(
     from kura_stream.adapters.kafka_broker import BrokerConfig, KafkaBroker
     from kura_stream.datasets import fetch_sharegpt
     from kura_stream.tree import rich_tree
-    from kura_stream.types import Cluster
 
+    if names not in ("offline", "llm"):
+        raise typer.BadParameter("choose offline or llm", param_hint="--names")
+    names_llm = names == "llm" and not llm  # with --llm the LLM names everything anyway
     # SIGTERM (a timeout, a supervisor) unwinds like Ctrl-C: the service is stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     settings = Settings()
     broker = KafkaBroker(BrokerConfig.from_settings(settings))
     status = broker.start()
     console.print(f"[bold]Kafka[/] {status.version} on {status.bootstrap}")
-    if llm:
+    if llm or names_llm:
         from kura_stream.adapters.llm_server import LLMServerConfig, LocalLLMServer
 
         llm_status = LocalLLMServer(LLMServerConfig.from_settings(settings)).start()
@@ -72,6 +120,7 @@ def demo(
     log = settings.data_dir / "serve.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", "kura_stream", "serve", *([] if llm else ["--offline"])]
+    args += ["--names", "llm"] if names_llm else []
     with log.open("ab") as out:
         service = subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy()
@@ -107,12 +156,11 @@ def demo(
         )
         outcome = httpx.get(f"{base}/recompute/{request['request_id']}", timeout=10).json()
         console.print(f"[bold]Recompute[/] {outcome['state']}: {outcome['detail']}")
-        fields = set(Cluster.model_fields)
-        clusters = [
-            Cluster.model_validate({k: v for k, v in c.items() if k in fields})
-            for c in httpx.get(f"{base}/clusters", timeout=30).json()
-        ]
+        clusters = _as_clusters(_clusters(base))
         console.print(rich_tree(clusters, settings.clustering.min_cluster_size_shown))
+        if names_llm:
+            clusters = _wait_for_llm_names(base, names_wait)
+            console.print(rich_tree(clusters, settings.clustering.min_cluster_size_shown))
         status_now = httpx.get(f"{base}/status", timeout=10).json()
         console.print(status_now)
     finally:

@@ -43,12 +43,24 @@ def serve(
     parts: str = typer.Option(
         "summarise,assign,name,commands", help="Consumers to run in this process (comma-separated)."
     ),
+    names: str | None = typer.Option(
+        None,
+        "--names",
+        help="With --offline: offline, or llm (offline names at once, LLM names in the "
+        "background). Default: KURA_SERVICE_NAMES, else offline.",
+    ),
 ) -> None:
     """Run the consumers, the recompute scheduler and the HTTP API until SIGTERM/SIGINT."""
     from kura_stream.service.serve import serve as run
 
+    settings = Settings()
+    if names is not None:
+        if names not in ("offline", "llm"):
+            raise typer.BadParameter("choose offline or llm", param_hint="--names")
+        service = settings.service.model_copy(update={"names": names})
+        settings = settings.model_copy(update={"service": service})
     asyncio.run(
-        run(Settings(), offline=offline, parts=[p.strip() for p in parts.split(",") if p.strip()])
+        run(settings, offline=offline, parts=[p.strip() for p in parts.split(",") if p.strip()])
     )
 
 
@@ -79,9 +91,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 
 @app.command()
 def clusters(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Every cluster (id, name, description, count, parent_id, level, x, y)."""
-    keys = ("id", "name", "description", "count", "parent_id", "level", "x", "y")
-    data = [{k: c[k] for k in keys} for c in _api("GET", "/clusters")]
+    """Every cluster (id, name, description, count, parent_id, level, x, y, named_by)."""
+    keys = ("id", "name", "description", "count", "parent_id", "level", "x", "y", "named_by")
+    data = [{k: c.get(k) for k in keys} for c in _api("GET", "/clusters")]
     if as_json:
         typer.echo(json.dumps(data))
         return

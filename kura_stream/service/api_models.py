@@ -55,11 +55,14 @@ class ClusterView(Cluster):
         history: Member counts sampled over a recent window, oldest first (for sparklines).
         visible: False when the cluster is below the minimum size shown; its name and
             description are then blank.
+        named_by: Who gave the current name: offline, llm or manual (None: unnamed, or
+            named before the service recorded it).
     """
 
     created_at: datetime | None = None
     history: tuple[int, ...] = ()
     visible: bool = True
+    named_by: str | None = None
 
 
 class ClusterDetail(_Answer):

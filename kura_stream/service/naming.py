@@ -1,9 +1,16 @@
-"""Name one live cluster when it is new or has doubled since it was last named."""
+"""Name live clusters: new ones, those that doubled, and (names-only LLM) offline-named ones.
+
+The store's cluster payload says who gave the current name (`namer`: offline, llm or manual),
+so an LLM name is given once and then only when the cluster doubles, and a namer that failed
+(`naming_failed_count`) is tried again only once the cluster has doubled since.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 from kura_stream.protocols import ClusterNamer, ClusterStore
 from kura_stream.records import ClusterPoint, ConversationPoint
@@ -15,8 +22,109 @@ MAX_MEMBERS = 50
 MAX_CONTRAST = 50
 CONTRAST_CLUSTERS = 5
 
+NamerKind = Literal["offline", "llm", "manual"]
+"""Who gave a cluster its current name; stored in the payload under NAMER_KEY."""
+NAMER_KEY = "namer"
+FAILED_KEY = "naming_failed_count"
+"""Payload key: the cluster's count when a namer last failed on it."""
 
-def _summaries(points: list[ConversationPoint]) -> list[Summary]:
+Publish = Callable[[list[ClusterEvent]], Awaitable[None]]
+"""Sends renamed events on (the name consumer: to the cluster-events topic)."""
+
+_ALWAYS = {ClusterEventKind.CREATED, ClusterEventKind.GROWN}
+_AFTER_RECOMPUTE = {ClusterEventKind.RENAMED, ClusterEventKind.SPLIT, ClusterEventKind.MERGED}
+
+
+def namer_kind(namer: ClusterNamer) -> NamerKind:
+    """The kind of a namer: llm when its identity starts with "llm:", else offline."""
+    return "llm" if namer.name.startswith("llm:") else "offline"
+
+
+def _int(payload: Mapping[str, object], key: str) -> int:
+    return int(str(payload.get(key) or 0))
+
+
+def naming_due(
+    payload: Mapping[str, object],
+    *,
+    min_size_shown: int,
+    kind: NamerKind = "offline",
+    only_unnamed: bool = False,
+) -> bool:
+    """Whether a cluster should be (re)named by a namer of `kind`.
+
+    Due when big enough to show and not failed at (less than twice) this size already, and:
+    unnamed; or, for an LLM namer, named offline (names-only LLM mode upgrades those once);
+    or doubled since it was last named.
+
+    Args:
+        payload: The cluster's stored payload.
+        min_size_shown: Clusters smaller than this are never named.
+        kind: The namer's kind (see namer_kind).
+        only_unnamed: Due only if the cluster has no name at all.
+    """
+    count = _int(payload, "count")
+    if count < min_size_shown:
+        return False
+    failed = _int(payload, FAILED_KEY)
+    if failed and count < 2 * failed:
+        return False
+    if not payload.get("name"):
+        return True
+    if only_unnamed:
+        return False
+    if kind == "llm" and payload.get(NAMER_KEY, "offline") == "offline":
+        return True
+    return count >= 2 * _int(payload, "named_count")
+
+
+def settle_name(
+    payload: dict[str, Any], stored: Mapping[str, Any], *, named: bool, by: NamerKind
+) -> None:
+    """The name fields of a base cluster a recompute writes, in its new payload.
+
+    A cluster the recompute named records its namer; any other keeps its name as stored now,
+    not at the snapshot: a name given while the recompute ran (an LLM name landing in the
+    background, a rename by hand) is never overwritten by an offline one.
+
+    Args:
+        payload: The payload being written (count already set); changed in place.
+        stored: The cluster's payload in the store now ({} if new).
+        named: Whether the recompute named the cluster.
+        by: The kind of the recompute's namer.
+    """
+    fresh = stored.get(NAMER_KEY) in ("llm", "manual") and by != "llm"
+    if named and not fresh:
+        payload.update({NAMER_KEY: by, "named_count": payload["count"]})
+        payload.pop(FAILED_KEY, None)
+    elif stored.get("name"):
+        keys = ("name", "description", "slug", NAMER_KEY, "named_count")
+        payload.update({k: stored[k] for k in keys if k in stored})
+
+
+def clusters_to_name(events: Iterable[ClusterEvent], *, after_recompute: bool) -> list[str]:
+    """The clusters a batch of cluster events may call for naming, first seen first.
+
+    Args:
+        events: Cluster events, in topic order.
+        after_recompute: Also the clusters a recompute named (its renamed events, and the
+            clusters its splits and merges made): names-only LLM mode gives them LLM names.
+            Only events that carry a request id count here, so renamed events of the name
+            consumer itself or of a person never call for naming again.
+    """
+    ids: list[str] = []
+    for event in events:
+        if event.kind in _ALWAYS:
+            found = [event.cluster_id]
+        elif after_recompute and event.request_id and event.kind in _AFTER_RECOMPUTE:
+            found = [event.cluster_id, *event.related]
+        else:
+            continue
+        ids.extend(cid for cid in found if cid and cid not in ids)
+    return ids
+
+
+def _summaries(points: Iterable[ConversationPoint]) -> list[Summary]:
     out = []
     for p in points:
         data = p.payload.get("summary")
@@ -25,13 +133,16 @@ def _summaries(points: list[ConversationPoint]) -> list[Summary]:
     return out
 
 
-def naming_due(payload: dict[str, object], *, min_size_shown: int) -> bool:
-    """Whether a cluster should be (re)named: big enough to show, and unnamed or doubled."""
-    count = int(str(payload.get("count") or 0))
-    named_count = int(str(payload.get("named_count") or 0))
-    if count < min_size_shown:
-        return False
-    return not payload.get("name") or count >= 2 * named_count
+def _sample(store: ClusterStore, cluster: ClusterPoint) -> tuple[list[Summary], list[Summary]]:
+    """Up to 50 members and 50 members of the nearest other clusters (Clio's contrast)."""
+    members = _summaries(store.conversations_in_cluster(cluster.cluster_id, MAX_MEMBERS))
+    contrast: list[Summary] = []
+    per = MAX_CONTRAST // CONTRAST_CLUSTERS
+    for hit in store.search_clusters(cluster.centroid, CONTRAST_CLUSTERS + 1):
+        if hit.id == cluster.cluster_id or len(contrast) >= MAX_CONTRAST:
+            continue
+        contrast += _summaries(store.conversations_in_cluster(hit.id, per))
+    return members, contrast[:MAX_CONTRAST]
 
 
 async def name_if_due(
@@ -41,40 +152,134 @@ async def name_if_due(
     namer: ClusterNamer,
     min_size_shown: int,
     write_lock: asyncio.Lock,
+    only_unnamed: bool = False,
 ) -> ClusterEvent | None:
-    """Name the cluster if due; returns the renamed event, or None when nothing was done."""
+    """Name the cluster if due (see naming_due) and store the name with its namer's kind.
+
+    A namer that raises leaves the name as it is: the failure is logged and recorded, and the
+    cluster is not tried again before it has doubled.
+
+    Returns:
+        The renamed event, or None when nothing was named.
+    """
     found = store.get_clusters([cluster_id])
-    if not found:
+    kind = namer_kind(namer)
+    if not found or not naming_due(
+        found[0].payload, min_size_shown=min_size_shown, kind=kind, only_unnamed=only_unnamed
+    ):
         return None
-    cluster = found[0]
-    if not naming_due(dict(cluster.payload), min_size_shown=min_size_shown):
+    members, contrast = _sample(store, found[0])
+    try:
+        label = await namer.label(members, contrast)
+    except Exception as err:  # a failing namer must not stop the stream nor loop on a cluster
+        logger.warning("naming cluster %s with %s failed: %r", cluster_id, namer.name, err)
+        await _update(store, cluster_id, write_lock, lambda p: {FAILED_KEY: _int(p, "count")})
         return None
-    members = _summaries(list(store.conversations_in_cluster(cluster_id, MAX_MEMBERS)))
-    contrast: list[Summary] = []
-    for hit in store.search_clusters(cluster.centroid, CONTRAST_CLUSTERS + 1):
-        if hit.id == cluster_id or len(contrast) >= MAX_CONTRAST:
-            continue
-        per = MAX_CONTRAST // CONTRAST_CLUSTERS
-        contrast += _summaries(list(store.conversations_in_cluster(hit.id, per)))
-    label = await namer.label(members, contrast[:MAX_CONTRAST])
-    async with write_lock:
-        current = store.get_clusters([cluster_id])
-        if not current:
-            return None  # merged away by a recompute meanwhile
-        payload = dict(current[0].payload)
-        payload.update(
-            name=label.name,
-            description=label.description,
-            slug=label.slug,
-            named_count=int(payload.get("count") or 0),
-        )
-        store.upsert_clusters(
-            [ClusterPoint(cluster_id=cluster_id, centroid=current[0].centroid, payload=payload)]
-        )
-    logger.info("named cluster %s: %s", cluster_id, label.name)
+    was_manual = found[0].payload.get(NAMER_KEY) == "manual"
+
+    def named(payload: dict[str, object]) -> dict[str, object] | None:
+        if payload.get(NAMER_KEY) == "manual" and not was_manual:
+            return None  # a person renamed it meanwhile: theirs wins
+        return {
+            "name": label.name,
+            "description": label.description,
+            "slug": label.slug,
+            "named_count": _int(payload, "count"),
+            NAMER_KEY: kind,
+            FAILED_KEY: None,
+        }
+
+    payload = await _update(store, cluster_id, write_lock, named)
+    if payload is None:
+        return None
+    logger.info("named cluster %s (%s): %s", cluster_id, kind, label.name)
     return ClusterEvent(
         kind=ClusterEventKind.RENAMED,
         cluster_id=cluster_id,
-        count=int(payload["count"]),
+        count=_int(payload, "count"),
         name=label.name,
+        detail={NAMER_KEY: kind},
     )
+
+
+async def _update(
+    store: ClusterStore,
+    cluster_id: str,
+    write_lock: asyncio.Lock,
+    change: Callable[[dict[str, object]], dict[str, object] | None],
+) -> dict[str, object] | None:
+    """Apply change to the cluster's current payload under the lock; None values are removed.
+
+    Returns:
+        The payload written, or None if the cluster is gone (merged away by a recompute
+        meanwhile) or change returned None.
+    """
+    async with write_lock:
+        current = store.get_clusters([cluster_id])
+        if not current:
+            return None
+        payload = dict(current[0].payload)
+        update = change(payload)
+        if update is None:
+            return None
+        payload.update(update)
+        payload = {k: v for k, v in payload.items() if v is not None or k not in update}
+        store.upsert_clusters(
+            [ClusterPoint(cluster_id=cluster_id, centroid=current[0].centroid, payload=payload)]
+        )
+    return payload
+
+
+async def name_due_clusters(
+    store: ClusterStore,
+    cluster_ids: Sequence[str],
+    *,
+    namer: ClusterNamer,
+    min_size_shown: int,
+    write_lock: asyncio.Lock,
+    publish: Publish,
+    background_namer: ClusterNamer | None = None,
+) -> list[ClusterEvent]:
+    """The name consumer's work on one batch: name what is due, publish renamed events.
+
+    With a background namer (names-only LLM mode), unnamed clusters first get `namer`'s
+    (offline) name, published at once; then the background namer renames the due clusters
+    one by one, largest first, each renamed event published as soon as its name lands.
+
+    Args:
+        store: Clusters and conversations.
+        cluster_ids: Candidates (see clusters_to_name); those not due are skipped.
+        namer: Names clusters (the only namer without a background one).
+        min_size_shown: Clusters smaller than this are never named.
+        write_lock: Serialises writes with the assigner and the recompute.
+        publish: Sends renamed events on.
+        background_namer: The slow namer (the LLM) that replaces quick names.
+
+    Returns:
+        Every renamed event published, in order.
+    """
+    events: list[ClusterEvent] = []
+    for cid in cluster_ids:
+        event = await name_if_due(
+            store,
+            cid,
+            namer=namer,
+            min_size_shown=min_size_shown,
+            write_lock=write_lock,
+            only_unnamed=background_namer is not None,
+        )
+        if event is not None:
+            events.append(event)
+    if events:
+        await publish(list(events))
+    if background_namer is None:
+        return events
+    counts = {c.cluster_id: _int(c.payload, "count") for c in store.get_clusters(cluster_ids)}
+    for cid in sorted((c for c in cluster_ids if c in counts), key=lambda c: -counts[c]):
+        event = await name_if_due(
+            store, cid, namer=background_namer, min_size_shown=min_size_shown, write_lock=write_lock
+        )
+        if event is not None:
+            await publish([event])
+            events.append(event)
+    return events

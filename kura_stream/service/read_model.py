@@ -39,6 +39,7 @@ def cluster_view(
         created_at=p.get("created_at"),
         history=history,
         visible=visible,
+        named_by=str(p["namer"]) if p.get("namer") and p.get("name") else None,
     )
 
 

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from kura_stream.protocols import ClusterNamer, ClusterStore, ParentNamer
 from kura_stream.records import ClusterPoint, ConversationPoint
 from kura_stream.service.matching import Matching, match_clusters
+from kura_stream.service.naming import NamerKind, namer_kind, settle_name
 from kura_stream.stages.choose_k import MIN_CLUSTERS, PER_CLUSTER, base_k
 from kura_stream.stages.cluster import normalise
 from kura_stream.stages.hierarchy import Embed, build_hierarchy
@@ -81,6 +82,10 @@ class RecomputePlan:
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
     """Seconds per step: snapshot, kmeans, naming, hierarchy, map."""
+    named: set[str] = field(default_factory=set)
+    """Base clusters this recompute named; the others kept their stored names."""
+    namer: NamerKind = "offline"
+    """Kind of the namer that named them, stored with their names (see service/naming.py)."""
 
 
 class _Member(NamedTuple):
@@ -241,7 +246,8 @@ async def plan_recompute(
         len(points),
         len(centroids),
     )
-    plan.events = _events(plan, request_id, named_ids=set(labels_by_id), kept=set(keep_names))
+    plan.named, plan.namer = set(labels_by_id), namer_kind(namer)
+    plan.events = _events(plan, request_id, named_ids=plan.named, kept=set(keep_names))
     return plan
 
 
@@ -351,6 +357,7 @@ def apply_recompute(store: ClusterStore, plan: RecomputePlan) -> int:
             payload["count"] = counts.get(c.id, 0)
             payload.setdefault("named_count", payload["count"])
             payload.setdefault("announced_count", payload["count"])
+            settle_name(payload, previous.get(c.id, {}), named=c.id in plan.named, by=plan.namer)
         centroid = plan.base_centroids.get(c.id)
         if centroid is None:
             centroid = _meta_centroid(c.id, plan)

@@ -30,11 +30,14 @@ class Runtime:
         embedder: Embeds summaries.
         summarise: Summarises one conversation.
         permanent_errors: Exceptions of summarise that dead-letter a record.
-        namer: Names base clusters.
+        namer: Names base clusters (in recomputes, and in the name consumer unless a
+            background namer is set).
         parent_namer: Names meta clusters.
         hierarchy_grouping: How recomputes form parents (see build_hierarchy).
         assigner: Incremental clustering over the store.
         summarise_batch: Summarises a whole batch at once, when the summariser can.
+        background_namer: Names-only LLM mode: the LLM namer with which the name consumer
+            renames clusters that `namer` (offline) named; None: `namer` names them all.
         metrics: Prometheus metrics.
         write_lock: Serialises the assigner's and the recompute's writes.
         recompute_lock: One recompute at a time.
@@ -53,6 +56,7 @@ class Runtime:
     parent_namer: ParentNamer
     assigner: Assigner
     summarise_batch: SummariseMany | None = None
+    background_namer: ClusterNamer | None = None
     hierarchy_grouping: HierarchyGrouping = "names"
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

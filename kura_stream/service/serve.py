@@ -83,6 +83,7 @@ def build_runtime(settings: Settings, *, offline: bool, insight: Insight | None 
         permanent_errors=insight.permanent_errors,
         namer=insight.namer,
         parent_namer=insight.parent_namer,
+        background_namer=insight.background_namer,
         hierarchy_grouping=insight.hierarchy_grouping,
         assigner=assigner,
         closers=closers,
