@@ -89,7 +89,7 @@ def build_insight(
         return Insight(
             embedder=embedder,
             summariser=OfflineSummariser(embedder=embedder),
-            namer=OfflineClusterNamer(embedder=embedder),
+            namer=OfflineClusterNamer(),
             parent_namer=OfflineParentNamer(),
             permanent_errors=(BadRecord, SummaryError),
             hierarchy_grouping="centroids",
