@@ -103,6 +103,17 @@ class ServiceUnderTest:
         response.raise_for_status()
         return response.json()
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `kura-stream ARGS` against this service; its output, whatever the exit code."""
+        return subprocess.run(
+            [sys.executable, "-m", "kura_stream", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
     def recompute_state(self, request_id: str) -> str | None:
         """A recompute request's state; None while this run of the service does not know it."""
         try:

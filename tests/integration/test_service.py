@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -233,41 +231,30 @@ async def test_a_recompute_requested_before_a_crash_runs_after_the_restart(
     _counts_consistent(service, 300)
 
 
-def _cli(svc: ServiceUnderTest, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kura_stream", *args],
-        env=svc.env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
 async def test_the_cli_reads_and_drives_the_running_service(
     service: ServiceUnderTest, sample: list[Conversation], tmp_path: Path
 ) -> None:
     service.start()
     await _produce(service, _payloads(sample[:200]))
     wait_for(lambda: service.get("/status")["conversations"] == 200, 240, "not all stored")
-    recompute = _cli(service, "recompute")
+    recompute = service.cli("recompute")
     assert recompute.returncode == 0, recompute.stderr
     assert "completed" in recompute.stdout
-    status = json.loads(_cli(service, "status", "--json").stdout)
+    status = json.loads(service.cli("status", "--json").stdout)
     assert status["conversations"] == 200
     assert status["lag"] == 0
     assert {"conversations", "clusters", "outliers", "dlq", "lag"} <= set(status)
-    clusters = json.loads(_cli(service, "clusters", "--json").stdout)
+    clusters = json.loads(service.cli("clusters", "--json").stdout)
     fields = {"id", "name", "description", "count", "parent_id", "level", "x", "y"}
     assert clusters
     assert all(fields <= set(c) for c in clusters)
     assert sum(c["count"] for c in clusters if c["level"] == 0) + status["outliers"] == 200
-    exported = _cli(service, "export", str(tmp_path / "out"))
+    exported = service.cli("export", str(tmp_path / "out"))
     assert exported.returncode == 0, exported.stderr
     rows = (tmp_path / "out" / "assignments.jsonl").read_text().splitlines()
     assert len(rows) == 200
     service.stop()
-    down = _cli(service, "status", "--json")
+    down = service.cli("status", "--json")
     assert down.returncode == 3
     assert "no kura-stream service answers" in down.stderr
 

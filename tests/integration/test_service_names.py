@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +18,6 @@ from tests.integration.service_harness import ServiceUnderTest, wait_for
 pytestmark = pytest.mark.kafka
 
 N = 200
-
-
-def _cli(svc: ServiceUnderTest, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kura_stream", *args],
-        env=svc.env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 async def _produce(svc: ServiceUnderTest, n: int) -> None:
@@ -99,10 +86,10 @@ async def test_offline_names_first_then_llm_names_as_renamed_events(
         try:
             await _produce(svc, N)
             wait_for(lambda: svc.get("/status")["conversations"] == N, 240, "not all stored")
-            recompute = _cli(svc, "recompute")
+            recompute = svc.cli("recompute")
             assert recompute.returncode == 0, recompute.stderr
             wait_for(lambda: _all_llm_named(svc), 180, "LLM names did not land")
-            clusters = json.loads(_cli(svc, "clusters", "--json").stdout)
+            clusters = json.loads(svc.cli("clusters", "--json").stdout)
             events = await _events(svc)
         finally:
             svc.stop()
