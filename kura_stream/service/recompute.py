@@ -24,6 +24,7 @@ from kura_stream.stages.choose_k import MIN_CLUSTERS, PER_CLUSTER, base_k
 from kura_stream.stages.cluster import normalise
 from kura_stream.stages.hierarchy import Embed, build_hierarchy
 from kura_stream.stages.name import ClusterGroup, name_clusters
+from kura_stream.stages.offline_namer import FALLBACK_NAME
 from kura_stream.stages.project import UmapProjector, project_clusters
 from kura_stream.stages.spherical_kmeans import recluster
 from kura_stream.types import (
@@ -186,10 +187,12 @@ async def plan_recompute(
         )
         for cid, rows in members.items()
     ]
+    # A cluster that keeps its id keeps its name, unless that name is the fallback: a cluster
+    # named "Miscellaneous requests" when it was small gets another look with its new members.
     keep_names = {
         cid: base_old[cid].payload
         for cid in members
-        if cid in base_old and base_old[cid].payload.get("name")
+        if cid in base_old and base_old[cid].payload.get("name") not in (None, "", FALLBACK_NAME)
     }
     to_name = [g for g in groups if g.cluster_id not in keep_names]
     named = await name_clusters(to_name, namer=namer, seed=params.seed) if to_name else []

@@ -60,7 +60,7 @@ analyse and select_phrases)."""
 
 logger = logging.getLogger(__name__)
 
-VERSION = "readable-v3"
+VERSION = "readable-v4"
 """Part of the namer's identity: bump when the phrase scoring or the label format changes."""
 
 MAX_NAME_WORDS = 8
@@ -252,10 +252,19 @@ def evidence_of(
     top_phrases: int,
     min_conversations: int,
 ) -> tuple[list[Phrase], Gist]:
-    """The checked phrases and the gist a label is composed from (see `label_texts`)."""
+    """The checked phrases and the gist a label is composed from (see `label_texts`).
+
+    When no phrase sets the members apart from their neighbours, the phrases most common
+    among the members are taken instead (the contrast set ignored): on diverse traffic most
+    clusters were otherwise named "Miscellaneous requests".
+    """
     phrases = rank_phrases(
         members, contrast, chat_ids=ids, min_conversations=min_conversations, top=top_phrases
     )
+    if not phrases and contrast:
+        phrases = rank_phrases(
+            members, [], chat_ids=ids, min_conversations=min_conversations, top=top_phrases
+        )
     evidence = evidence_checks(members, ids, min_conversations)
     asks = list(requests) if requests is not None else list(members)
     gist = Gist(

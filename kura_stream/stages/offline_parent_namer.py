@@ -26,7 +26,13 @@ logger = logging.getLogger(__name__)
 
 
 def child_text(child: ClusterLabel) -> str:
-    """The text of a child cluster that the offline parent namer reads: name and description."""
+    """The text of a child cluster that the offline parent namer reads: name and description.
+
+    A child with the fallback name has nothing to lend a parent ("Miscellaneous requests"
+    under every top cluster of diverse traffic said nothing): its text is empty.
+    """
+    if child.name == FALLBACK_NAME:
+        return ""
     return f"{child.name}. {child.description}"
 
 
@@ -160,7 +166,7 @@ class OfflineParentNamer:
         shared = shared_phrases(children)
         keys = select_phrases(dict(zip(shared.keys, shared.weight.tolist(), strict=True)), 4)
         phrases = [shared.shown[k] for k in keys]
-        examples = "; ".join(c.name for c in children[:3])
+        examples = "; ".join([c.name for c in children if c.name != FALLBACK_NAME][:3])
         about = f"Clusters about {listing(phrases)}" if phrases else "Assorted clusters"
         return ClusterLabel(
             name=join_name(phrases, max_words=MAX_NAME_WORDS) or FALLBACK_NAME,

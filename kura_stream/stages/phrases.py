@@ -23,7 +23,9 @@ BOILERPLATE = frozenset(
     like need needs needed just great sounds sure n't overall members mostly
     ve ll re don didn doesn isn wasn aren couldn wouldn shouldn haven hasn won im ive
     know tell make makes does did doing think say says said got let really actually good
-    right fine sorry sound going
+    right fine sorry sound going mention mentions miscellaneous assorted shared
+    doesn't don't can't isn't won't didn't i'm i've it's that's there's what's let's
+    explain explained example examples using use used point rest
     """.split()  # noqa: SIM905
 )
 """Words every Clio-style summary uses ("The user asks the assistant for help with ..."),

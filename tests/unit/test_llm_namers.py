@@ -67,7 +67,7 @@ async def test_label_validates_and_is_scrubbed(server: FakeOpenAIServer) -> None
     )
     # v2: a refused name is re-asked (new prompt text); the fallback namer is part of the
     # identity because it may produce the label.
-    assert namer.name == "llm:fake-model:clio-cluster-v2:50+50x60:s1+offline:readable-v3"
+    assert namer.name == "llm:fake-model:clio-cluster-v2:50+50x60:s1+offline:readable-v4"
 
 
 async def test_prompt_is_bounded_for_a_10000_member_cluster(server: FakeOpenAIServer) -> None:

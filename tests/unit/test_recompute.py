@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from consumers.recompute import recompute_due
+from kura_stream.records import ClusterPoint
 from kura_stream.service.assigner import Assigner
 from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute
 from kura_stream.settings import ClusteringSettings
 from kura_stream.stages.assign import AssignParams
-from kura_stream.stages.offline_namer import OfflineClusterNamer
+from kura_stream.stages.offline_namer import FALLBACK_NAME, OfflineClusterNamer
 from kura_stream.stages.offline_parent_namer import OfflineParentNamer
 from kura_stream.types import ClusterEventKind, EmbeddedConversation, Summary
 from tests.fakes.hash_embedder import HashEmbedder
@@ -203,3 +204,30 @@ def test_scheduled_recomputes_take_at_most_their_share_of_the_time() -> None:
         cl, seconds_since=100.0, arrived=900, outliers=900, total=1000, last_took=300.0
     )
     assert crowded is False
+
+
+async def test_a_cluster_kept_under_the_fallback_name_is_named_again() -> None:
+    store = MemoryClusterStore(DIM)
+    assigner = Assigner(store, AssignParams(0.8, 0.8, 3), min_size_shown=3)
+    assigner.process(_items(80))
+    points = store.list_clusters()
+    renamed = [
+        ClusterPoint(
+            cluster_id=c.cluster_id,
+            centroid=c.centroid,
+            payload={**c.payload, "name": FALLBACK_NAME if i == 0 else "Kept by hand"},
+        )
+        for i, c in enumerate(points)
+    ]
+    store.upsert_clusters(renamed)
+    plan = await plan_recompute(
+        store,
+        namer=OfflineClusterNamer(),
+        parent_namer=OfflineParentNamer(),
+        embed=HashEmbedder(dim=32).embed,
+        params=RecomputeParams(k=4, top_level=2, min_size_shown=3),
+    )
+    assert plan is not None
+    names = {c.id: c.name for c in plan.clusters if c.level == 0}
+    assert names[points[0].cluster_id] not in (FALLBACK_NAME, "")
+    assert all(names[c.cluster_id] == "Kept by hand" for c in points[1:])
