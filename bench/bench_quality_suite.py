@@ -93,7 +93,7 @@ async def evaluate(data: LabeledData, embedder: MemoEmbedder, args: argparse.Nam
     auto_labels = kmeans_clusters(vectors, k=auto_k, n_init=KMEANS_RESTARTS)
 
     groups = groups_from_labels(summaries, vectors, auto_labels)
-    named = await name_clusters(groups, namer=OfflineClusterNamer(embedder=embedder))
+    named = await name_clusters(groups, namer=OfflineClusterNamer())
     clusters, centroids = base_clusters(groups, named)
     hierarchy = await build_hierarchy(
         clusters, centroids, namer=OfflineParentNamer(), embed=embedder.embed, grouping="centroids"
@@ -122,7 +122,7 @@ async def evaluate(data: LabeledData, embedder: MemoEmbedder, args: argparse.Nam
             summaries,
             vectors,
             gold,
-            namer=OfflineClusterNamer(embedder=embedder),
+            namer=OfflineClusterNamer(),
             parent_namer=OfflineParentNamer(),
             embedder=embedder,
             rate=args.rate,
