@@ -23,40 +23,12 @@ from kura_stream.stages.name_phrases import (
 )
 from kura_stream.stages.name_privacy import MIN_CONVERSATIONS, quotes_a_member
 from kura_stream.stages.phrases import (
-    BOILERPLATE,
-    TOKEN_PATTERN,
-    analyse,
     join_name,
     listing,
-    phrase_matrix,
-    select_phrases,
     sentence_case,
     slug_from,
-    stop_words,
-    tokens,
 )
 from kura_stream.types import ClusterLabel, Summary
-
-__all__ = [
-    "BOILERPLATE",
-    "FALLBACK_NAME",
-    "MAX_NAME_WORDS",
-    "TOKEN_PATTERN",
-    "VERSION",
-    "Gist",
-    "OfflineClusterNamer",
-    "analyse",
-    "compose",
-    "distinctive_phrases",
-    "label_texts",
-    "phrase_matrix",
-    "select_phrases",
-    "stop_words",
-    "summary_text",
-    "tokens",
-]
-"""The phrase helpers moved to `phrases` stay importable from here (offline_summary uses
-analyse and select_phrases)."""
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from kura_stream.stages.offline_labels import (
     confident_label,
     label_texts,
 )
-from kura_stream.stages.offline_namer import analyse, select_phrases
+from kura_stream.stages.phrases import analyse, select_phrases
 from kura_stream.types import Conversation, Summary
 
 logger = logging.getLogger(__name__)

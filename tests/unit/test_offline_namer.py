@@ -14,9 +14,9 @@ from kura_stream.stages.offline_namer import (
     FALLBACK_NAME,
     OfflineClusterNamer,
     distinctive_phrases,
-    select_phrases,
 )
 from kura_stream.stages.offline_parent_namer import OfflineParentNamer
+from kura_stream.stages.phrases import select_phrases
 from kura_stream.types import ClusterLabel, Summary
 
 PYTHON = [

@@ -112,7 +112,7 @@ async def test_labels_are_embedded_once_and_the_stage_works(offline: OfflineSumm
 
 
 def test_warm_up_loads_what_the_first_batch_would() -> None:
-    from kura_stream.stages.offline_namer import stop_words
+    from kura_stream.stages.phrases import stop_words
 
     emb = Counting(TinyHashEmbedder())
     s = OfflineSummariser(embedder=emb)
