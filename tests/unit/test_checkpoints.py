@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import kura_stream.checkpoints as checkpoints_module
+import kura_stream.checkpoints.store as checkpoints_module
 from kura_stream.checkpoints import CheckpointStore, Format, input_key
 from kura_stream.types import Cluster, EmbeddedConversation, Summary
 
@@ -119,7 +119,7 @@ def test_writes_are_atomic(store: CheckpointStore, monkeypatch: pytest.MonkeyPat
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("kura_stream.checkpoints.os.replace", broken)
+    monkeypatch.setattr("kura_stream.checkpoints.store.os.replace", broken)
     with pytest.raises(OSError, match="disk full"):
         store.save("summaries", "new", summaries()[:1])
     assert store.load("summaries", "old", Summary) == summaries()  # the old one is intact
