@@ -15,11 +15,12 @@ are reported, never dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import JsonValue
 
 from kura_stream.cache import Cache
 from kura_stream.checkpoints import CheckpointStore, input_key
@@ -61,6 +62,7 @@ async def summarise_conversations(
     concurrency: int = 2,
     progress: Callable[[int, int], None] | None = None,
     on_failure: Callable[[Sequence[Failure]], None] | None = None,
+    checkpoint_name: str = "summaries",
 ) -> list[Summary]:
     """Summarise conversations (Clio's facets), from cache and checkpoint where they apply.
 
@@ -72,13 +74,14 @@ async def summarise_conversations(
         concurrency: Summaries in flight at once.
         progress: progress(done, total) after each conversation.
         on_failure: Receives the failures (chat_id, reason); they are also logged.
+        checkpoint_name: The stage's checkpoint name (Kura: the model's checkpoint_filename).
 
     Returns:
         The summaries, in input order, without the failures.
     """
     key = input_key(records=conversations, models=[model.name])
     if checkpoint_manager is not None:
-        cached = checkpoint_manager.load("summaries", key, Summary)
+        cached = checkpoint_manager.load(checkpoint_name, key, Summary)
         if cached is not None:
             return cached
     result = await summarise(
@@ -89,7 +92,7 @@ async def summarise_conversations(
     if on_failure is not None and result.failures:
         on_failure(result.failures)
     if checkpoint_manager is not None:
-        checkpoint_manager.save("summaries", key, result.summaries)
+        checkpoint_manager.save(checkpoint_name, key, result.summaries)
     return result.summaries
 
 
@@ -105,6 +108,8 @@ async def generate_base_clusters_from_conversation_summaries(
     k: int | Literal["auto"] | None = None,
     clusters_per_group: int = 10,
     seed: int = 0,
+    hdbscan_options: Mapping[str, JsonValue] | None = None,
+    checkpoint_name: str = "base_clusters",
 ) -> list[BaseCluster]:
     """Embed summaries, cluster them and name each cluster (Clio's contrastive naming).
 
@@ -120,14 +125,23 @@ async def generate_base_clusters_from_conversation_summaries(
             from the data (base_k: the best silhouette within bounds).
         clusters_per_group: Kura's target members per cluster.
         seed: Seed of k-means and of naming samples.
+        hdbscan_options: Keyword arguments of stages.cluster.hdbscan_clusters
+            (min_cluster_size, min_samples, ...), for method "hdbscan".
+        checkpoint_name: The stage's checkpoint name (Kura: "clusters").
 
     Returns:
         Base clusters (level 0) with their members' chat ids.
     """
-    params = {"method": method, "k": k, "per_group": clusters_per_group, "seed": seed}
+    params: dict[str, JsonValue] = {
+        "method": method,
+        "k": k,
+        "per_group": clusters_per_group,
+        "seed": seed,
+        "hdbscan": dict(hdbscan_options or {}),
+    }
     key = input_key(records=summaries, params=params, models=[embedder.name, namer.name])
     if checkpoint_manager is not None:
-        cached = checkpoint_manager.load("base_clusters", key, BaseCluster)
+        cached = checkpoint_manager.load(checkpoint_name, key, BaseCluster)
         if cached is not None:
             return cached
     vectors = embed_summaries(summaries, embedder=embedder, cache=cache)
@@ -138,7 +152,7 @@ async def generate_base_clusters_from_conversation_summaries(
             vectors, k=k, clusters_per_group=clusters_per_group, seed=seed, n_init=KMEANS_RESTARTS
         )
     else:
-        labels = hdbscan_clusters(vectors)
+        labels = hdbscan_clusters(vectors, **dict(hdbscan_options or {}))  # type: ignore[arg-type]
     groups = groups_from_labels(summaries, vectors, labels)
     named = await name_clusters(groups, namer=namer, seed=seed, fallback=fallback_namer)
     for failed in (n for n in named if n.error):
@@ -149,7 +163,7 @@ async def generate_base_clusters_from_conversation_summaries(
         for c, g in zip(clusters, groups, strict=True)
     ]
     if checkpoint_manager is not None:
-        checkpoint_manager.save("base_clusters", key, result)
+        checkpoint_manager.save(checkpoint_name, key, result)
     return result
 
 
@@ -191,6 +205,7 @@ async def reduce_clusters_from_base_clusters(
     max_top: int = 10,
     seed: int = 0,
     grouping: HierarchyGrouping = "names",
+    checkpoint_name: str = "meta_clusters",
 ) -> list[Cluster]:
     """Clio's meta-clustering up to at most `max_top` top-level clusters.
 
@@ -204,6 +219,7 @@ async def reduce_clusters_from_base_clusters(
         max_top: Top-level clusters wanted at most.
         seed: Seed of neighbourhoods and candidate order.
         grouping: "names" (the namer chooses parents) or "centroids" (see build_hierarchy).
+        checkpoint_name: The stage's checkpoint name.
 
     Returns:
         Base and meta clusters with parent_id and level set.
@@ -215,7 +231,7 @@ async def reduce_clusters_from_base_clusters(
         models=[embedder.name, parent_namer.name],
     )
     if checkpoint_manager is not None:
-        cached = checkpoint_manager.load("meta_clusters", key, Cluster)
+        cached = checkpoint_manager.load(checkpoint_name, key, Cluster)
         if cached is not None:
             return cached
     base = [
@@ -239,7 +255,7 @@ async def reduce_clusters_from_base_clusters(
         report.fallbacks,
     )
     if checkpoint_manager is not None:
-        checkpoint_manager.save("meta_clusters", key, hierarchy.clusters)
+        checkpoint_manager.save(checkpoint_name, key, hierarchy.clusters)
     return hierarchy.clusters
 
 
@@ -253,11 +269,13 @@ async def reduce_dimensionality_from_clusters(
     cache: Cache | None = None,
     checkpoint_manager: CheckpointStore | None = None,
     seed: int = 0,
+    checkpoint_name: str = "dimensionality",
 ) -> list[Cluster]:
     """Place every cluster on a 2-D map (UMAP of base centroids; parents at their children).
 
     Base centroids are the mean of their members' summary vectors when `summaries` and the
     members (`base_clusters`, or BaseCluster inputs) are given; else their labels' vectors.
+    `checkpoint_name` names the stage's checkpoint.
 
     Returns:
         The clusters with x and y set.
@@ -268,7 +286,7 @@ async def reduce_dimensionality_from_clusters(
         models=[embedder.name],
     )
     if checkpoint_manager is not None:
-        cached = checkpoint_manager.load("dimensionality", key, Cluster)
+        cached = checkpoint_manager.load(checkpoint_name, key, Cluster)
         if cached is not None:
             return cached
     base = [c for c in clusters if c.level == 0]
@@ -277,7 +295,7 @@ async def reduce_dimensionality_from_clusters(
     )
     placed = project_clusters(clusters, cents, projector=projector or UmapProjector(seed=seed))
     if checkpoint_manager is not None:
-        checkpoint_manager.save("dimensionality", key, placed)
+        checkpoint_manager.save(checkpoint_name, key, placed)
     return placed
 
 

@@ -196,3 +196,33 @@ class Cache:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+CACHE_FILE = "kura_stream_cache.sqlite"
+"""The SQLite file that DiskCacheStrategy keeps in its folder."""
+
+
+class DiskCacheStrategy(Cache):
+    """Kura's disk cache by name: a Cache in `cache_dir`, with Kura's get/set of JSON values.
+
+    Kura pickles any value into a diskcache folder; here a value is JSON (the stages store
+    summaries and vectors through the Cache methods), so the file is readable and a value
+    cannot run code when it is loaded.
+    """
+
+    def __init__(self, cache_dir: str | Path) -> None:
+        """Open (or create) the cache in `cache_dir` (created if missing)."""
+        self.cache_dir = Path(cache_dir)
+        super().__init__(self.cache_dir / CACHE_FILE)
+
+    def get(self, key: str) -> JsonValue | None:
+        """Kura's get: the JSON value under key, or None."""
+        return self.get_json(key)
+
+    def set(self, key: str, value: JsonValue) -> None:
+        """Kura's set: store a JSON value under key."""
+        self.set_json(key, value, namespace="kura")
+
+
+CacheStrategy = Cache
+"""Kura's base class name."""
