@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -14,6 +14,7 @@ from kura_stream.bootstrap import Insight
 from kura_stream.cache import Cache
 from kura_stream.checkpoints import CheckpointStore, input_key
 from kura_stream.export import ExportPaths, export_batch, export_paths
+from kura_stream.privacy import keep_metadata
 from kura_stream.types import Cluster, Conversation, Summary
 
 logger = logging.getLogger(__name__)
@@ -77,12 +78,15 @@ async def run_batch(
     concurrency: int = 2,
     checkpoint_format: Literal["jsonl", "parquet"] = "jsonl",
     progress: Progress | None = None,
+    metadata_keys: Collection[str] = (),
 ) -> BatchResult:
     """Summarise, cluster, name, build the hierarchy and the map, and export to `out`.
 
     k is the number of base clusters: "auto" (the default) chooses it from the data, None
-    takes Kura's one per ten conversations.
+    takes Kura's one per ten conversations. Only the metadata keys in `metadata_keys`
+    (settings.privacy.metadata_keys) are kept; the others reach no summary or export.
     """
+    conversations = [keep_metadata(c, metadata_keys) for c in conversations]
     cache = Cache(cache_path)
     checkpoints = CheckpointStore(out / "checkpoints", format=checkpoint_format)
     timings: dict[str, float] = {}

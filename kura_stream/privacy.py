@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import bisect
 import functools
-import ipaddress
 import logging
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator
 from urllib.parse import quote, unquote_plus
 
+from kura_stream.pii_detectors import (
+    ADDRESS,
+    CARD,
+    IBAN,
+    IP,
+    PHONE,
+    Span,
+    address_spans,
+    card_spans,
+    iban_spans,
+    ip_spans,
+    is_public_ip,
+    phone_spans,
+)
+from kura_stream.pii_names import NAME, name_spans
 from kura_stream.types import Cluster, Conversation, Message, MetadataValue
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["ADDRESS", "CARD", "EMAIL", "IBAN", "IP", "NAME", "PHONE", "SECRET", "scrub"]
+
 EMAIL = "[EMAIL]"
-PHONE = "[PHONE]"
-CARD = "[CARD]"
-IP = "[IP]"
 SECRET = "[SECRET]"
 
 # --- secrets with a recognisable shape -------------------------------------------------------
@@ -72,119 +84,17 @@ _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
 )
-_CARD = re.compile(r"(?<![\d.,+-])\d(?:[ -]?\d){12,18}(?![\d-]|[.,]\d)")
-# Issuer prefixes and lengths (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay).
-_CARD_NETWORKS = re.compile(
-    r"^(?:4\d{12}(?:\d{3}){0,2}|5[1-5]\d{14}|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)\d{12}"
-    r"|3[47]\d{13}|6(?:011|5\d\d|4[4-9]\d)\d{12,15}|3(?:0[0-5]|[68]\d)\d{11}|35\d{14,17}"
-    r"|62\d{14,17})$"
-)
-_PHONE_INTL = re.compile(r"(?<![\w)+])\+[1-9]\d{0,3}(?:[ .-]?\(?\d{1,5}\)?){2,6}(?![\w-]|\.\d)")
-_PHONE_US = re.compile(
-    r"""(?x)(?<![\w.+-])(?<!\d[ ])(?:1[ .-]?)?  # not inside a row of numbers (a matrix)
-    (?:\(\d{3}\)[ ]?\d{3}[ .-]\d{4}
-      | \d{3}(?P<sep>[.-])\d{3}(?P=sep)\d{4}
-      | [2-9]\d{2}[ ][2-9]\d{2}[ ]\d{4}(?![ ]\d))  # spaces only: NANP area and exchange
-    (?![\w-]|\.\d)"""
-)
-_IPV4 = re.compile(
-    r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-    r"(?![\w]|\.\d)"
-)
-_IPV6 = re.compile(
-    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?"
-    r"(?![\w:]|\.\d)"
-)
-_VERSION_BEFORE = re.compile(
-    r"(?i)(?:\bv|version|ver\.?|rev\.?|release|clause|section|§)(?:\s+is)?[\s\"'>=~(:]*$"
-)
-
-
-@dataclass(frozen=True)
-class _Span:
-    start: int
-    end: int
-    replacement: str
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _card_spans(text: str) -> Iterator[_Span]:
-    for m in _CARD.finditer(text):
-        raw = m.group()
-        digits = re.sub(r"[ -]", "", raw)
-        seps = set(re.findall(r"[ -]", raw))
-        if len(seps) > 1:  # "1234-5678 9012..." mixes separators: not a card as people write it
-            continue
-        if seps and min(len(g) for g in re.split(r"[ -]", raw)) < 3:
-            continue  # cards are written in groups of 4-6 digits, not "4 5 6 7 ..."
-        if _CARD_NETWORKS.match(digits) and _luhn_ok(digits):
-            yield _Span(m.start(), m.end(), CARD)
-
-
-def _phone_spans(text: str) -> Iterator[_Span]:
-    for m in _PHONE_INTL.finditer(text):
-        digits = sum(ch.isdigit() for ch in m.group())
-        if 8 <= digits <= 15:
-            yield _Span(m.start(), m.end(), PHONE)
-    for m in _PHONE_US.finditer(text):
-        yield _Span(m.start(), m.end(), PHONE)
-
-
-def _is_public_ip(value: str) -> bool:
-    """Whether an address can name one host: keep the ones that name no one readable.
-
-    Kept: loopback, unspecified, multicast, netmasks (255.x), IPv4 network and broadcast
-    addresses (x.y.z.0, x.y.z.255), and IPv4 quads of single digits, which in text are far
-    more often versions or section numbers ("6.1.4.1", "1.1.1.2") than a person's address.
-    """
-    try:
-        addr = ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    if addr.is_loopback or addr.is_unspecified or addr.is_multicast:
-        return False
-    if addr.version == 4:
-        octets = value.split(".")
-        if octets[0] == "255" or octets[3] in ("0", "255") or all(len(o) == 1 for o in octets):
-            return False
-    return True
-
-
-def _ip_spans(text: str) -> Iterator[_Span]:
-    # IPv6 first, so "::ffff:203.0.113.7" is taken whole rather than its IPv4 tail.
-    for m in _IPV6.finditer(text):
-        value = m.group()
-        groups = [g for g in value.split(":") if g]
-        size = len(groups) + (1 if "." in value else 0)  # a dotted quad is two groups
-        if size < 3 or not any(ch.isdigit() for ch in value):
-            continue  # "a::b" in C++ or Rust paths; real addresses have at least three groups
-        if _is_public_ip(value):
-            yield _Span(m.start(), m.end(), IP)
-    for m in _IPV4.finditer(text):
-        if _VERSION_BEFORE.search(text[max(0, m.start() - 24) : m.start()]):
-            continue  # "v1.2.3.4", "version 1.0.0.0"
-        if _is_public_ip(m.group()):
-            yield _Span(m.start(), m.end(), IP)
 
 
 def _scrub_netloc(netloc: str) -> str:
     userinfo, at, hostport = netloc.rpartition("@")
     if hostport.startswith("["):  # IPv6 literal: "[2001:db8::1]:8080"
         host, _, rest = hostport[1:].partition("]")
-        if _is_public_ip(host):
+        if is_public_ip(host):
             hostport = IP + rest
     else:
         host, colon, port = hostport.partition(":")
-        if _is_public_ip(host):
+        if is_public_ip(host):
             hostport = IP + colon + port
     if at:
         user, colon, password = userinfo.partition(":")
@@ -226,7 +136,7 @@ def _scrub_url(url: str) -> str:
     )
 
 
-def _url_spans(text: str) -> Iterator[_Span]:
+def _url_spans(text: str) -> Iterator[Span]:
     for m in _URL.finditer(text):
         url = m.group()
         while url and url[-1] in _URL_TRAILING:
@@ -237,25 +147,25 @@ def _url_spans(text: str) -> Iterator[_Span]:
             url = url[:-1]
         new = _scrub_url(url)
         if new != url:
-            yield _Span(m.start(), m.start() + len(url), new)
+            yield Span(m.start(), m.start() + len(url), new)
         else:  # nothing to hide: claim the span so the email or IP rules leave it whole
-            yield _Span(m.start(), m.start() + len(url), url)
+            yield Span(m.start(), m.start() + len(url), url)
 
 
-def _regex_spans(pattern: re.Pattern[str], replacement: str) -> Callable[[str], Iterator[_Span]]:
-    def spans(text: str) -> Iterator[_Span]:
+def _regex_spans(pattern: re.Pattern[str], replacement: str) -> Callable[[str], Iterator[Span]]:
+    def spans(text: str) -> Iterator[Span]:
         for m in pattern.finditer(text):
-            yield _Span(m.start(), m.end(), replacement)
+            yield Span(m.start(), m.end(), replacement)
 
     return spans
 
 
-def _grouped_secret_spans(pattern: re.Pattern[str]) -> Callable[[str], Iterator[_Span]]:
+def _grouped_secret_spans(pattern: re.Pattern[str]) -> Callable[[str], Iterator[Span]]:
     """Keep group 1 (the label, e.g. "Bearer "), redact the rest."""
 
-    def spans(text: str) -> Iterator[_Span]:
+    def spans(text: str) -> Iterator[Span]:
         for m in pattern.finditer(text):
-            yield _Span(m.start(), m.end(), m.group(1) + SECRET)
+            yield Span(m.start(), m.end(), m.group(1) + SECRET)
 
     return spans
 
@@ -266,27 +176,27 @@ _NOT_TLDS = frozenset(
 )
 
 
-def _email_spans(text: str) -> Iterator[_Span]:
+def _email_spans(text: str) -> Iterator[Span]:
     for m in _EMAIL.finditer(text):
         tld = m.group().rsplit(".", 1)[1]
         if tld.lower() in _NOT_TLDS or (tld[0].isupper() and not tld.isupper()):
             continue  # "cache@v3.When ..." is a version ref ending a sentence, not an address
-        yield _Span(m.start(), m.end(), EMAIL)
+        yield Span(m.start(), m.end(), EMAIL)
 
 
-def _assigned_secret_spans(text: str) -> Iterator[_Span]:
+def _assigned_secret_spans(text: str) -> Iterator[Span]:
     for m in _ASSIGNED_SECRET.finditer(text):
         for group in (2, 3, 4):
             if m.group(group) is not None:
                 value = m.group(group)
                 if value.startswith("[") and value.endswith("]"):
                     break  # already a placeholder
-                yield _Span(m.start(group), m.end(group), SECRET)
+                yield Span(m.start(group), m.end(group), SECRET)
                 break
 
 
 # Earlier detectors win where spans overlap: a URL is handled whole, a card before a phone.
-_DETECTORS: tuple[Callable[[str], Iterator[_Span]], ...] = (
+_DETECTORS: tuple[Callable[[str], Iterator[Span]], ...] = (
     _regex_spans(_PRIVATE_KEY, SECRET),
     _url_spans,
     _regex_spans(_KEY_SHAPES, SECRET),
@@ -294,9 +204,12 @@ _DETECTORS: tuple[Callable[[str], Iterator[_Span]], ...] = (
     _grouped_secret_spans(_BASIC),
     _assigned_secret_spans,
     _email_spans,
-    _card_spans,
-    _ip_spans,
-    _phone_spans,
+    iban_spans,
+    card_spans,
+    ip_spans,
+    address_spans,
+    phone_spans,
+    name_spans,
 )
 # Inside a URL (its path and query values) URLs are not looked for again: no recursion.
 _INNER_DETECTORS = tuple(d for d in _DETECTORS if d is not _url_spans)
@@ -305,9 +218,11 @@ _INNER_DETECTORS = tuple(d for d in _DETECTORS if d is not _url_spans)
 def scrub(text: str) -> str:
     """Replace personal data and secrets in text with typed placeholders.
 
-    Emails become [EMAIL]; phone numbers (international "+..." and US formats) [PHONE]; payment
-    card numbers that pass the Luhn check and match a card network [CARD]; public IPv4/IPv6
-    addresses [IP] (loopback such as 127.0.0.1 is kept); API keys, tokens, private keys and
+    Emails become [EMAIL]; phone numbers (international "+...", US and national formats such as
+    "020 7019 9577") [PHONE]; IBANs that pass the mod-97 check [IBAN]; payment card numbers
+    that pass the Luhn check and match a card network [CARD]; public IPv4/IPv6 addresses [IP]
+    (loopback such as 127.0.0.1 is kept); street addresses [ADDRESS]; personal names, from
+    name lists and the words around them (`pii_names`), [NAME]; API keys, tokens, private keys and
     secrets assigned to secret-named variables [SECRET]. In URLs the host is kept and only
     passwords, secret query parameters and personal data in the path or query are replaced.
 
@@ -336,11 +251,11 @@ def _scrub_memo(text: str) -> str:
     return _scrub(text, _DETECTORS)
 
 
-def _scrub(text: str, detectors: tuple[Callable[[str], Iterator[_Span]], ...]) -> str:
+def _scrub(text: str, detectors: tuple[Callable[[str], Iterator[Span]], ...]) -> str:
     if not text:
         return text
     starts: list[int] = []  # claimed spans, kept sorted and disjoint: overlap is two lookups
-    claimed: list[_Span] = []
+    claimed: list[Span] = []
     for detector in detectors:
         for span in detector(text):
             i = bisect.bisect_right(starts, span.start)
@@ -370,13 +285,17 @@ def _scrub_value(value: MetadataValue) -> MetadataValue:
     return value
 
 
-def scrub_conversation(conv: Conversation) -> Conversation:
+def scrub_conversation(
+    conv: Conversation, *, metadata_keys: Collection[str] | None = None
+) -> Conversation:
     """A copy of a conversation with every message and string metadata value scrubbed.
 
     The chat_id and timestamps are kept: they are identifiers the pipeline needs, not content.
 
     Args:
         conv: The conversation.
+        metadata_keys: The metadata keys kept (the service and batch pass
+            `PrivacySettings.metadata_keys`, by default none); None keeps every key.
 
     Returns:
         A new Conversation (the input is frozen and left as it is).
@@ -385,8 +304,21 @@ def scrub_conversation(conv: Conversation) -> Conversation:
         Message(created_at=m.created_at, role=m.role, content=scrub(m.content))
         for m in conv.messages
     )
-    metadata = {k: _scrub_value(v) for k, v in conv.metadata.items()}
+    metadata = {
+        k: _scrub_value(v)
+        for k, v in conv.metadata.items()
+        if metadata_keys is None or k in metadata_keys
+    }
     return conv.model_copy(update={"messages": messages, "metadata": metadata})
+
+
+def keep_metadata(conv: Conversation, keys: Collection[str]) -> Conversation:
+    """The conversation with only the metadata keys in `keys` (its text as it was)."""
+    if all(k in keys for k in conv.metadata):
+        return conv
+    return conv.model_copy(
+        update={"metadata": {k: v for k, v in conv.metadata.items() if k in keys}}
+    )
 
 
 def is_shown(cluster: Cluster, min_size: int) -> bool:

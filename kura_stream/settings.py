@@ -195,6 +195,19 @@ class ServiceSettings(_Section):
     name at once, and the name consumer renames them with the LLM in the background
     (`renamed` events); a recompute never waits on the LLM. Without --offline the LLM
     summarises and names everything, whatever this says."""
+    export_dir: Path | None = None
+    """The only folder `POST /export` (and `kura-stream export`) writes under; a request names
+    a folder inside it. None: <data_dir>/exports."""
+
+
+class PrivacySettings(_Section):
+    """What of a conversation is kept besides its scrubbed text (env: KURA_PRIVACY_<FIELD>)."""
+
+    metadata_keys: tuple[str, ...] = ()
+    """Metadata keys kept (their string values scrubbed) by the service and by batch; every
+    other key is dropped before summarising, so it reaches no summary, store, event or export.
+    Default: none (metadata such as `customer_name` is personal data more often than not).
+    Example: KURA_PRIVACY_METADATA_KEYS='["source", "language"]'."""
 
 
 class Settings(BaseSettings):
@@ -220,6 +233,8 @@ class Settings(BaseSettings):
     """Incremental clustering thresholds."""
     service: ServiceSettings = ServiceSettings()
     """Local HTTP API of the running service."""
+    privacy: PrivacySettings = PrivacySettings()
+    """Which metadata keys are kept."""
     data_dir: Path = REPO_ROOT / ".data"
     """Runtime state: broker logs, PID files, caches, checkpoints."""
     cache_dir: Path = REPO_ROOT / ".cache"

@@ -86,6 +86,7 @@ def batch(
                 k=_base_k(k),
                 concurrency=settings.llm.concurrency,
                 progress=progress,
+                metadata_keys=settings.privacy.metadata_keys,
             )
         )
     Console().print(rich_tree(result.clusters, settings.clustering.min_cluster_size_shown))

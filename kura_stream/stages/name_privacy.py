@@ -95,6 +95,36 @@ def _never_names() -> frozenset[str]:
     return frozenset(w.casefold() for w in [*calendar_words, *languages] if w)
 
 
+@dataclass(frozen=True)
+class NameLists:
+    """The name lists, lower-cased: every first name and surname, and the common ones.
+
+    Attributes:
+        first: First names of gender-guesser (many countries) and the US census.
+        common_first: Those common in some country or among the census's most frequent.
+        surnames: US census surnames.
+        common_surnames: The most frequent of them (_COMMON_SURNAMES).
+    """
+
+    first: frozenset[str]
+    common_first: frozenset[str]
+    surnames: frozenset[str]
+    common_surnames: frozenset[str]
+
+
+@functools.cache
+def name_lists() -> NameLists:
+    """The name lists the privacy checks read (loaded once)."""
+    every, common = _first_names()
+    census_first, common_census_first, surnames, common_surnames = _census_names()
+    return NameLists(every | census_first, common | common_census_first, surnames, common_surnames)
+
+
+def never_names() -> frozenset[str]:
+    """Months, weekdays and language names (lower case): never a person."""
+    return _never_names()
+
+
 def base_forms(word: str) -> list[str]:
     """The word and the forms it may be inflected from: "tories" -> tory, "asked" -> ask."""
     w = word.casefold()
