@@ -125,7 +125,7 @@ async def ingest(
             result.dead.append(_dead(record, str(err), "parse"))
             continue
         parsed.pop(conversation.chat_id, None)
-        parsed[conversation.chat_id] = (scrub_conversation(conversation), record)
+        parsed[conversation.chat_id] = (scrub_conversation(conversation, metadata_keys=()), record)
 
     semaphore = asyncio.Semaphore(concurrency)
 
