@@ -7,8 +7,10 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from kura_stream.adapters.processes import ServiceError
@@ -37,6 +39,14 @@ PRODUCE_BATCH_BYTES = 512 * 1024
 partition, so with its 16 KiB default a 256-record batch of embedded conversations took about
 fifty round trips to publish (0.15-0.35 s); below the broker's 1 MB message.max.bytes."""
 
+RETRY_BACKOFF_MS = 1000
+"""aiokafka's pause before retrying a failed connect, fetch, metadata update or coordinator
+lookup (its default is 100 ms). aiokafka 0.14 has no reconnect_backoff_ms, so this is the
+only backoff there is: while the broker is down each consumer and producer retries once a
+second instead of ten times, and the log filter (kura_stream.log_throttle) keeps what is left
+to one line per kind and a summary per 30 s. It costs at most a second more when a group
+first finds its coordinator on a fresh broker, and after an outage ends."""
+
 
 def aiokafka_kwargs(settings: KafkaSettings) -> dict[str, object]:
     """Keyword arguments for any aiokafka client (producer, consumer, admin) from KafkaSettings.
@@ -45,13 +55,15 @@ def aiokafka_kwargs(settings: KafkaSettings) -> dict[str, object]:
         settings: The Kafka section of Settings.
 
     Returns:
-        bootstrap_servers, security_protocol and, as the protocol needs them, an SSL context and
-        the SASL mechanism, user name and password. The password is the plain value (aiokafka
-        needs it), but the returned mapping's repr masks it, so logging the kwargs is safe.
+        bootstrap_servers, security_protocol, retry_backoff_ms and, as the protocol needs them,
+        an SSL context and the SASL mechanism, user name and password. The password is the
+        plain value (aiokafka needs it), but the returned mapping's repr masks it, so logging
+        the kwargs is safe.
     """
     kwargs = _RedactedKwargs(
         bootstrap_servers=settings.bootstrap,
         security_protocol=settings.security_protocol,
+        retry_backoff_ms=RETRY_BACKOFF_MS,
     )
     if settings.security_protocol in ("SSL", "SASL_SSL"):
         # aiokafka refuses SSL without a context; the system CAs are the sane default.
@@ -83,6 +95,43 @@ def port_open(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def _client_kwargs(bootstrap: str, client_kwargs: Mapping[str, object] | None) -> dict[str, Any]:
+    """client_kwargs for bootstrap, with our retry backoff unless they set their own."""
+    return {
+        "retry_backoff_ms": RETRY_BACKOFF_MS,
+        **(client_kwargs or {}),
+        "bootstrap_servers": bootstrap,
+    }
+
+
+@contextlib.asynccontextmanager
+async def _started_admin(kwargs: Mapping[str, Any]) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on the way out even when start() itself failed.
+
+    A client whose start() failed still holds its metadata task and connections: not closing
+    it leaked one per call (every 5 s from the lag monitor while the broker was down).
+    """
+    admin = AIOKafkaAdminClient(**kwargs)
+    try:
+        await admin.start()
+        yield admin
+    finally:
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def _started_consumer(
+    kwargs: Mapping[str, Any], **options: Any
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer, stopped on the way out even when start() itself failed."""
+    consumer = AIOKafkaConsumer(**kwargs, **options)
+    try:
+        await consumer.start()
+        yield consumer
+    finally:
+        await consumer.stop()
 
 
 async def describe_cluster(bootstrap: str, *, timeout_s: float = 5.0) -> dict[str, object] | None:
@@ -135,9 +184,7 @@ async def ensure_topics(
         ServiceError: the broker refused to create a topic.
     """
     wanted = list(dict.fromkeys(names))
-    admin = AIOKafkaAdminClient(**{**(client_kwargs or {}), "bootstrap_servers": bootstrap})
-    await admin.start()
-    try:
+    async with _started_admin(_client_kwargs(bootstrap, client_kwargs)) as admin:
         existing = {t["topic"]: t for t in await admin.describe_topics() if not t["error_code"]}
         for name in wanted:
             if name in existing and len(existing[name]["partitions"]) < partitions:
@@ -159,8 +206,6 @@ async def ensure_topics(
                 raise ServiceError(f"creating topic {topic} failed: error {code} {rest}")
         logger.info("created topics %s (%d partitions)", created, partitions)
         return created
-    finally:
-        await admin.close()
 
 
 async def topic_partitions(
@@ -171,12 +216,8 @@ async def topic_partitions(
     Raises:
         ServiceError: the topic has no partitions in the broker's metadata by then.
     """
-    admin = AIOKafkaAdminClient(**{**(client_kwargs or {}), "bootstrap_servers": bootstrap})
-    await admin.start()
-    try:
+    async with _started_admin(_client_kwargs(bootstrap, client_kwargs)) as admin:
         return await _partitions(admin, topic)
-    finally:
-        await admin.close()
 
 
 async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
@@ -200,16 +241,21 @@ async def consumer_lag(
     *,
     client_kwargs: Mapping[str, object] | None = None,
 ) -> int:
-    """Messages in topic not yet committed by group_id (all of them if it never committed)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    """Messages in topic not yet committed by group_id (all of them if it never committed).
+
+    Both clients it starts are closed again whatever fails, start() included.
+
+    Raises:
+        KafkaError: the broker does not answer (KafkaConnectionError) or refuses.
+    """
+    from aiokafka import TopicPartition
     from aiokafka.errors import GroupCoordinatorNotAvailableError
 
-    kwargs = {**(client_kwargs or {}), "bootstrap_servers": bootstrap}
-    admin = AIOKafkaAdminClient(**kwargs)
-    consumer = AIOKafkaConsumer(**kwargs, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
+    kwargs = _client_kwargs(bootstrap, client_kwargs)
+    async with (
+        _started_admin(kwargs) as admin,
+        _started_consumer(kwargs, enable_auto_commit=False) as consumer,
+    ):
         tps = [TopicPartition(topic, p) for p in await _partitions(admin, topic)]
         ends = await consumer.end_offsets(tps)
         begins = await consumer.beginning_offsets(tps)
@@ -223,9 +269,6 @@ async def consumer_lag(
             done = meta.offset if meta is not None and meta.offset >= 0 else begins[tp]
             lag += max(ends[tp] - done, 0)
         return lag
-    finally:
-        await consumer.stop()
-        await admin.close()
 
 
 async def start_group_at_end(
@@ -247,14 +290,13 @@ async def start_group_at_end(
     Raises:
         ServiceError: the topic does not show up in the broker's metadata.
     """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
     from aiokafka.errors import KafkaError
 
-    kwargs = {**(client_kwargs or {}), "bootstrap_servers": bootstrap}
-    consumer = AIOKafkaConsumer(**kwargs, group_id=group_id, enable_auto_commit=False)
+    kwargs = _client_kwargs(bootstrap, client_kwargs)
     tps = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic, kwargs)]
-    await consumer.start()
-    try:
+    options = {"group_id": group_id, "enable_auto_commit": False}
+    async with _started_consumer(kwargs, **options) as consumer:
         consumer.assign(tps)
         committed = [await consumer.committed(tp) for tp in tps]
         if any(offset is not None for offset in committed):
@@ -267,5 +309,3 @@ async def start_group_at_end(
             return False
         logger.info("group %s starts on %s at the log end %s", group_id, topic, ends)
         return True
-    finally:
-        await consumer.stop()

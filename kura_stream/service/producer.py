@@ -41,11 +41,11 @@ async def replay(
         linger_ms=5,
         max_batch_size=PRODUCE_BATCH_BYTES,
     )
-    await producer.start()
     sent = refused = 0
     started = time.monotonic()
     pending: list[asyncio.Future[object]] = []
     try:
+        await producer.start()  # inside the try: a failed start must close the client too
         for item in iter_conversations(path, fmt):  # type: ignore[arg-type]
             if isinstance(item, LoadError):
                 refused += 1

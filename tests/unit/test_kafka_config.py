@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
+import gc
 import json
 import logging
+import socket
 import ssl
+import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr
 
-from kura_stream.adapters import kafka_broker, kafka_install
+from kura_stream.adapters import kafka_broker, kafka_client, kafka_install
 from kura_stream.adapters.kafka_broker import (
     BrokerConfig,
     broker_command,
     format_storage,
     server_properties,
 )
-from kura_stream.adapters.kafka_client import aiokafka_kwargs, parse_bootstrap
+from kura_stream.adapters.kafka_client import (
+    RETRY_BACKOFF_MS,
+    aiokafka_kwargs,
+    consumer_lag,
+    ensure_topics,
+    parse_bootstrap,
+    start_group_at_end,
+    topic_partitions,
+)
 from kura_stream.adapters.kafka_install import is_installed
 from kura_stream.settings import KafkaSettings, Settings
 
@@ -163,7 +178,23 @@ def test_new_cluster_ids_are_kafka_uuids() -> None:
 
 def test_plaintext_kwargs_carry_no_credentials() -> None:
     kwargs = aiokafka_kwargs(KafkaSettings(bootstrap="a:1,b:2"))
-    assert kwargs == {"bootstrap_servers": "a:1,b:2", "security_protocol": "PLAINTEXT"}
+    assert kwargs == {
+        "bootstrap_servers": "a:1,b:2",
+        "security_protocol": "PLAINTEXT",
+        "retry_backoff_ms": RETRY_BACKOFF_MS,
+    }
+
+
+def test_every_client_retries_with_our_backoff_not_aiokafkas_100ms() -> None:
+    from consumers._kafka import make_broker
+
+    assert RETRY_BACKOFF_MS >= 1000
+    broker = make_broker(KafkaSettings(bootstrap="127.0.0.1:1"))
+    # FastStream builds its producer and admin client from these, its consumers from builder.
+    assert broker._connection_kwargs["retry_backoff_ms"] == RETRY_BACKOFF_MS
+    builder = broker.config.broker_config.builder
+    assert isinstance(builder, functools.partial)
+    assert builder.keywords["retry_backoff_ms"] == RETRY_BACKOFF_MS
 
 
 def test_sasl_password_passes_through_but_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
@@ -222,3 +253,53 @@ async def test_aiokafka_clients_accept_the_kwargs() -> None:
     await consumer.stop()
     await admin.close()
     await producer.stop()
+
+
+# --- no client outlives a failed call ----------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again when the block ends
+
+
+async def test_helpers_close_every_client_when_the_broker_is_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # aiokafka reports a consumer dropped unclosed twice: a ResourceWarning and the loop's
+    # exception handler ("Unclosed AIOKafkaConsumer"); watch both. An admin client says
+    # nothing, so every one made is kept and checked.
+    admins: list[AIOKafkaAdminClient] = []
+
+    class _Admin(AIOKafkaAdminClient):  # type: ignore[misc]
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)
+            admins.append(self)
+
+    monkeypatch.setattr(kafka_client, "AIOKafkaAdminClient", _Admin)
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    loop.set_exception_handler(lambda _, context: reported.append(str(context["message"])))
+    bootstrap = f"127.0.0.1:{_closed_port()}"
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: consumer_lag(bootstrap, "g", "t"),
+        lambda: ensure_topics(bootstrap, ["t"], 1),
+        lambda: topic_partitions(bootstrap, "t"),
+        lambda: start_group_at_end(bootstrap, "g", "t"),
+    ]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(3):  # the lag monitor calls again and again while the broker is down
+                for call in calls:
+                    with pytest.raises(KafkaConnectionError):
+                        await call()
+            gc.collect()
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert not [r for r in reported if "Unclosed" in r], reported
+    assert not [w for w in caught if "Unclosed" in str(w.message)], caught
+    assert len(admins) == 12  # each of the four helpers makes one; 3 calls each
+    assert all(admin._closed for admin in admins)
