@@ -7,6 +7,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Literal
 
+from kura_stream.log_throttle import ThrottleFilter
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
@@ -30,8 +32,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(*, verbose: bool, fmt: Literal["text", "json"]) -> None:
-    """Configure the root logger once for the CLI."""
+    """Configure the root logger once for the CLI.
+
+    aiokafka's warnings and errors go through a ThrottleFilter: while the broker is down they
+    come as the first line of each kind and then one summary per 30 s, not hundreds a second.
+    """
     handler = logging.StreamHandler()
+    handler.addFilter(ThrottleFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
