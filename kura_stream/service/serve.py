@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Collection, Generator
 import uvicorn
 
 from kura_stream.adapters.kafka_client import (
+    RETRY_BACKOFF_MS,
     aiokafka_kwargs,
     consumer_lag,
     ensure_topics,
@@ -144,13 +145,25 @@ def _stop_on_signals(server: uvicorn.Server) -> None:
             return
 
 
-async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+LAG_EVERY_S = 5.0
+"""How often the lag monitor asks the broker, while it answers."""
+LAG_BACKOFF_MAX_S = 30.0
+"""While the broker does not answer, the lag monitor's pause doubles up to this."""
+
+
+async def _every(
+    seconds: float, job: Callable[[], Awaitable[None]], *, max_seconds: float | None = None
+) -> None:
+    """Run job every `seconds`; after each failure in a row the pause doubles, to max_seconds."""
+    pause = seconds
     while True:
         try:
             await job()
+            pause = seconds
         except Exception as err:  # a monitor must never take the service down
             logger.debug("periodic job failed: %r", err)
-        await asyncio.sleep(seconds)
+            pause = min(pause * 2, max_seconds or seconds)
+        await asyncio.sleep(pause)
 
 
 async def serve(
@@ -182,15 +195,25 @@ async def serve(
                 kafka.topic_conversations,
                 client_kwargs=aiokafka_kwargs(kafka),
             )
-            rt.broker_ok = True
-        except Exception:
+        except Exception as err:
+            if rt.broker_ok:  # one line when it goes down, not one per check
+                logger.warning(
+                    "kafka unreachable (%r): /health reads degraded; consumers retry every %.0fs",
+                    err, RETRY_BACKOFF_MS / 1000,
+                )  # fmt: skip
             rt.broker_ok = False
             raise
+        if not rt.broker_ok:
+            logger.info("kafka answers again: /health reads ok")
+        rt.broker_ok = True
 
     async def history() -> None:
         read_model.sample_history(rt)
 
-    tasks = [asyncio.create_task(_every(5.0, lag)), asyncio.create_task(_every(10.0, history))]
+    tasks = [
+        asyncio.create_task(_every(LAG_EVERY_S, lag, max_seconds=LAG_BACKOFF_MAX_S)),
+        asyncio.create_task(_every(10.0, history)),
+    ]
     if "commands" in parts:
         tasks.append(asyncio.create_task(recompute_scheduler(rt)))
     # With the commands consumer here, POST /recompute goes through the commands topic, so a
