@@ -8,14 +8,16 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from kura_stream.kura_ui_files import KuraUiFiles, kura_ui_files
 from kura_stream.privacy import is_shown, scrub, scrub_conversation, visible_name
 from kura_stream.tree import walk
-from kura_stream.types import Assignment, Cluster, Conversation, MetadataValue, Summary
+from kura_stream.types import Assignment, Cluster, Conversation, Summary
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +25,10 @@ CLUSTER_FIELDS = ("id", "name", "description", "slug", "count", "parent_id", "le
 """The keys of every object in clusters.json, in order."""
 
 KURA_DIR = "kura"
-"""Subfolder holding Kura's checkpoint files; point Kura's web UI (or `kura start-app --dir`)
-at it and load conversations.json, summaries.jsonl and dimensionality.jsonl."""
+"""Subfolder holding the files Kura's web UI opens (how: kura_ui_files.OPEN_IN_KURA_UI)."""
+
+REPORT_FILE = "export_report.json"
+"""What the export wrote for Kura's UI and what it left out (KuraUiReport.as_json)."""
 
 _CLUSTER_LIST = TypeAdapter(list[Cluster])
 
@@ -41,6 +45,7 @@ class ExportPaths:
     kura_clusters: Path
     kura_meta_clusters: Path
     kura_dimensionality: Path
+    report: Path
 
 
 def _write_atomic(path: Path, lines: Iterable[str]) -> None:
@@ -59,12 +64,7 @@ def _write_atomic(path: Path, lines: Iterable[str]) -> None:
 
 def _jsonl(objects: Iterable[Any]) -> Iterator[str]:
     for obj in objects:
-        yield json.dumps(obj, ensure_ascii=False) + "\n"
-
-
-def _kura_metadata(metadata: Mapping[str, MetadataValue]) -> dict[str, MetadataValue]:
-    """Kura's metadata allows no null values (its web UI refuses the whole file)."""
-    return {k: v for k, v in metadata.items() if v is not None}
+        yield json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _assignment_map(
@@ -83,26 +83,6 @@ def _shown(cluster: Cluster, min_size_shown: int) -> Cluster:
     return cluster.model_copy(update={"name": name, "description": "", "slug": ""})
 
 
-def _slug(cluster: Cluster) -> str:
-    if cluster.slug:
-        return cluster.slug
-    words = "".join(ch if ch.isalnum() else " " for ch in cluster.name.lower()).split()
-    return "_".join(words[:3])
-
-
-def _chat_ids(
-    ordered: Sequence[tuple[Cluster, int, bool]], members: Mapping[str, list[str]]
-) -> dict[str, list[str]]:
-    """Kura's chat_ids: a base cluster's own, a meta cluster's the union of its subtree's."""
-    result: dict[str, list[str]] = {c.id: list(members.get(c.id, ())) for c, _, _ in ordered}
-    # Deepest first, so a parent gathers its children's ids after they have gathered theirs.
-    for cluster, _, _ in sorted(ordered, key=lambda t: -t[1]):
-        parent = cluster.parent_id
-        if parent is not None and parent in result and parent != cluster.id:
-            result[parent].extend(result[cluster.id])
-    return {cid: list(dict.fromkeys(ids)) for cid, ids in result.items()}
-
-
 def _summary_text(summary: Summary) -> Summary:
     return summary.model_copy(
         update={
@@ -112,23 +92,6 @@ def _summary_text(summary: Summary) -> Summary:
             "assistant_errors": tuple(scrub(e) for e in summary.assistant_errors),
         }
     )
-
-
-def _kura_summary(summary: Summary) -> dict[str, Any]:
-    """Kura's ConversationSummary fields (its web UI reads chat_id, summary and metadata)."""
-    return {
-        "summary": summary.summary,
-        "request": summary.request,
-        "topic": summary.topic,
-        "languages": list(summary.languages) or None,
-        "task": summary.task,
-        "concerning_score": summary.concerning_score,
-        "user_frustration": summary.user_frustration,
-        "assistant_errors": list(summary.assistant_errors) or None,
-        "chat_id": summary.chat_id,
-        "metadata": _kura_metadata(summary.metadata),
-        "embedding": None,
-    }
 
 
 def export_paths(dest: Path | str) -> ExportPaths:
@@ -144,6 +107,7 @@ def export_paths(dest: Path | str) -> ExportPaths:
         kura_clusters=kura / "clusters.jsonl",
         kura_meta_clusters=kura / "meta_clusters.jsonl",
         kura_dimensionality=kura / "dimensionality.jsonl",
+        report=root / REPORT_FILE,
     )
 
 
@@ -156,6 +120,8 @@ def export_batch(
     conversations: Sequence[Conversation] = (),
     min_size_shown: int,
     scrub_text: bool = True,
+    created_at: Mapping[str, datetime] | None = None,
+    notes: Mapping[str, int] | None = None,
 ) -> ExportPaths:
     """Write a batch result to a folder.
 
@@ -166,11 +132,13 @@ def export_batch(
     - assignments.jsonl: {chat_id, cluster_id} per conversation (cluster_id null for an
       outlier).
     - summaries.jsonl: one Summary per line.
-    - kura/: Kura's checkpoint files, which its web UI loads: conversations.json (Kura's
-      conversation dump), summaries.jsonl (ConversationSummary), dimensionality.jsonl
-      (ProjectedCluster: chat_ids, x_coord, y_coord, and level counted from the root as Kura
-      does, not from the base as ours), plus clusters.jsonl (base clusters) and
-      meta_clusters.jsonl (all clusters) as Kura's Cluster, for its visualise_clusters.
+    - kura/: the files Kura's web UI opens (kura_ui_files.OPEN_IN_KURA_UI says how):
+      conversations.json (Kura's conversation dump), summaries.jsonl (ConversationSummary),
+      dimensionality.jsonl (ProjectedCluster: chat_ids, x_coord, y_coord, and level counted
+      from the root as Kura does, not from the base as ours), plus clusters.jsonl (base
+      clusters) and meta_clusters.jsonl (all clusters) as Kura's Cluster. Only summarised
+      conversations are written there (Kura's UI refuses one without a summary).
+    - export_report.json: counts of what the kura/ files hold and what they left out.
 
     Args:
         dest: The folder (created if missing); existing files of these names are replaced.
@@ -181,26 +149,26 @@ def export_batch(
         min_size_shown: Clusters smaller than this get a placeholder name and no description
             (Clio's privacy floor); pass Settings().clustering.min_cluster_size_shown.
         scrub_text: Scrub personal data from conversation and summary text before writing.
+        created_at: Start times of summarised conversations not in `conversations`.
+        notes: Counts to add to the report (e.g. messages_truncated).
 
     Returns:
         The paths written.
     """
     paths = export_paths(dest)
-    ordered = [(_shown(c, min_size_shown), depth, last) for c, depth, last in walk(clusters)]
+    ordered = [(_shown(c, min_size_shown), depth) for c, depth, _ in walk(clusters)]
     assigned = _assignment_map(assignments)
-    known = {c.id for c in clusters}
     members: dict[str, list[str]] = {}
     for chat_id, cluster_id in assigned.items():
         if cluster_id is not None:
             members.setdefault(cluster_id, []).append(chat_id)
-    unknown = set(members) - known
+    unknown = set(members) - {c.id for c in clusters}
     if unknown:
         logger.warning("assignments name %d clusters not in the export", len(unknown))
-    chat_ids = _chat_ids(ordered, members)
 
     _write_atomic(
         paths.clusters,
-        [json.dumps([c.model_dump(include=set(CLUSTER_FIELDS)) for c, _, _ in ordered]) + "\n"],
+        [json.dumps([c.model_dump(include=set(CLUSTER_FIELDS)) for c, _ in ordered]) + "\n"],
     )
     _write_atomic(
         paths.assignments,
@@ -210,43 +178,40 @@ def export_batch(
     _write_atomic(paths.summaries, (s.model_dump_json() + "\n" for s in texts))
 
     convs = [scrub_conversation(c) for c in conversations] if scrub_text else conversations
-    dump = [{**c.model_dump(mode="json"), "metadata": _kura_metadata(c.metadata)} for c in convs]
-    _write_atomic(paths.kura_conversations, [json.dumps(dump, ensure_ascii=False)])
-    _write_atomic(paths.kura_summaries, _jsonl(_kura_summary(s) for s in texts))
-
-    def kura_cluster(c: Cluster) -> dict[str, Any]:
-        ids = chat_ids[c.id]
-        parent = c.parent_id if c.parent_id in known else None
-        return {
-            "id": c.id,
-            "name": c.name,
-            "description": c.description,
-            "slug": _slug(c),
-            "chat_ids": ids,
-            "parent_id": parent,
-            "count": len(ids),
-        }
-
-    _write_atomic(
-        paths.kura_clusters, _jsonl(kura_cluster(c) for c, _, _ in ordered if c.level == 0)
-    )
-    _write_atomic(paths.kura_meta_clusters, _jsonl(kura_cluster(c) for c, _, _ in ordered))
-    _write_atomic(
-        paths.kura_dimensionality,
-        _jsonl(
-            {**kura_cluster(c), "x_coord": c.x, "y_coord": c.y, "level": depth}
-            for c, depth, _ in ordered
-        ),
-    )
+    ui = kura_ui_files(ordered, members, texts, convs, created_at=created_at)
+    ui.report.notes.update(notes or {})
+    _write_kura(paths, ui)
+    for problem in ui.report.problems():
+        logger.warning("Kura UI files: %s", problem)
     logger.info(
         "exported %d clusters, %d assignments, %d summaries, %d conversations to %s",
         len(ordered),
         len(assigned),
         len(texts),
-        len(dump),
+        ui.report.conversations,
         dest,
     )
     return paths
+
+
+def _write_kura(paths: ExportPaths, ui: KuraUiFiles) -> None:
+    """The kura/ files and the report; strict JSON (no NaN), which is all the UI reads."""
+    dump = json.dumps(ui.conversations, ensure_ascii=False, allow_nan=False)
+    _write_atomic(paths.kura_conversations, [dump])
+    _write_atomic(paths.kura_summaries, _jsonl(ui.summaries))
+    _write_atomic(paths.kura_clusters, _jsonl(ui.base_clusters))
+    _write_atomic(paths.kura_meta_clusters, _jsonl(ui.all_clusters))
+    _write_atomic(paths.kura_dimensionality, _jsonl(ui.projected))
+    _write_atomic(paths.report, [json.dumps(ui.report.as_json(), indent=2) + "\n"])
+
+
+def read_report(path: Path | str) -> dict[str, Any]:
+    """Load export_report.json (the file or the export folder holding it)."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / REPORT_FILE
+    data: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
+    return data
 
 
 def read_clusters(path: Path | str) -> list[Cluster]:

@@ -249,6 +249,9 @@ class EmbeddedConversation(_Record):
         embedder: Which embedder made the vector.
         created_at: When the conversation started.
         received_at: When its message reached kura-stream (Kafka timestamp), for latency.
+        messages: The scrubbed messages, bounded in characters (kura_ui_files.bound_messages),
+            stored so an export can show them in Kura's web UI; empty in older records.
+        messages_truncated: True when messages were cut to that bound.
     """
 
     chat_id: str
@@ -257,3 +260,5 @@ class EmbeddedConversation(_Record):
     embedder: str
     created_at: datetime
     received_at: datetime
+    messages: tuple[Message, ...] = ()
+    messages_truncated: bool = False

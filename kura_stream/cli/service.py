@@ -144,3 +144,23 @@ def export(dest: Path = typer.Argument(..., help="Folder to write.")) -> None:
     answer = _api("POST", "/export", json={"dir": str(dest.resolve())})
     for path in answer["written"]:
         typer.echo(path)
+    _echo_export_report(Path(answer.get("dir") or dest.resolve()))
+
+
+def _echo_export_report(dest: Path) -> None:
+    """What the Kura UI files in dest left out, and how to open them (the service is local)."""
+    from kura_stream.export import read_report
+
+    try:
+        report = read_report(dest)
+    except (OSError, ValueError):
+        return
+    typer.echo(f"{report['conversations']} conversations in kura/conversations.json", err=True)
+    for key, what in (
+        ("left_out_without_summary", "conversations without a summary left out"),
+        ("without_messages", "conversations stored without their messages (older store)"),
+        ("messages_truncated", "conversations whose stored messages were cut"),
+    ):
+        if report.get(key):
+            typer.echo(f"note: {report[key]} {what}", err=True)
+    typer.echo(report["how_to_open"], err=True)

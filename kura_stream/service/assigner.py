@@ -41,6 +41,9 @@ def conversation_payload(item: EmbeddedConversation, assigned_at: datetime) -> d
         "created_at": item.created_at.isoformat(),
         "received_at": item.received_at.isoformat(),
         "assigned_at": assigned_at.isoformat(),
+        # Scrubbed and bounded at ingest: what an export shows in Kura's web UI.
+        "messages": [m.model_dump(mode="json") for m in item.messages],
+        "messages_truncated": item.messages_truncated,
     }
 
 

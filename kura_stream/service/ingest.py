@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import numpy as np
 from pydantic import ValidationError
 
+from kura_stream.kura_ui_files import stored_messages
 from kura_stream.privacy import scrub_conversation
 from kura_stream.protocols import Embedder
 from kura_stream.types import Conversation, DeadLetter, EmbeddedConversation, Summary
@@ -163,6 +164,7 @@ async def ingest(
                 embedder=embedder.name,
                 created_at=conversation.created_at,
                 received_at=_received_at(record),
+                **stored_messages(conversation),
             )
         )
     return result
