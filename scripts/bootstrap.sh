@@ -34,3 +34,6 @@ bash scripts/build_llm_server.sh
 
 echo "== embedding models"
 .venv/bin/kura-stream models fetch
+
+echo "== Kura web UI check (Kura's parse code under node, pinned zod and tsx)"
+bash scripts/kura_ui_deps.sh >/dev/null
