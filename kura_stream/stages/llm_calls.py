@@ -126,11 +126,26 @@ class RetryPolicy:
 
 
 class LLMCallError(Exception):
-    """An LLM call failed for good; `reason` says why in one line."""
+    """An LLM call failed for good; `reason` says why in one line.
 
-    def __init__(self, reason: str) -> None:
+    `unavailable` is True when the endpoint never gave an answer (refused, timed out, 5xx,
+    rate-limited): the input is not at fault, and a stream should try it again later.
+    """
+
+    def __init__(self, reason: str, *, unavailable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.unavailable = unavailable
+
+
+def endpoint_unavailable(exc: BaseException) -> bool:
+    """Whether a failed call means the endpoint did not answer, rather than a bad answer."""
+    for e in _chain(exc):
+        if isinstance(e, openai.APITimeoutError | openai.APIConnectionError):
+            return True
+        if isinstance(e, openai.APIStatusError):
+            return e.status_code >= 500 or e.status_code in _RETRYABLE_STATUS
+    return False
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -211,6 +226,7 @@ async def structured_call(
     """
     attempts = max(1, policy.attempts)
     reason = "not attempted"
+    unavailable = False
     for attempt in range(1, attempts + 1):
         try:
             kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
@@ -224,8 +240,10 @@ async def structured_call(
             return result
         except (InstructorRetryException, IncompleteOutputException, openai.OpenAIError) as exc:
             transient, reason = classify(exc)
+            unavailable = endpoint_unavailable(exc)
         except (ValidationError, json.JSONDecodeError) as exc:
             transient, reason = classify(exc)
+            unavailable = False
         if not transient:
             logger.warning("%s failed: %s", what, reason)
             raise LLMCallError(reason)
@@ -241,4 +259,4 @@ async def structured_call(
             )
             await asyncio.sleep(pause)
     logger.warning("%s failed after %d attempts: %s", what, attempts, reason)
-    raise LLMCallError(f"{reason} (after {attempts} attempts)")
+    raise LLMCallError(f"{reason} (after {attempts} attempts)", unavailable=unavailable)

@@ -16,6 +16,7 @@ import instructor
 from pydantic import ValidationError
 
 from kura_stream.cache import Cache, make_key
+from kura_stream.errors import EndpointUnavailableError
 from kura_stream.privacy import scrub, scrub_conversation
 from kura_stream.protocols import Summariser
 from kura_stream.settings import LLMSettings
@@ -185,6 +186,8 @@ class LLMSummariser:
 
         Raises:
             SummaryError: no valid answer after retries; `reason` says why.
+            EndpointUnavailableError: the endpoint did not answer after retries (the
+                conversation is not at fault: a stream redelivers it later).
         """
         clean = scrub_conversation(conversation)
         try:
@@ -199,6 +202,8 @@ class LLMSummariser:
                 what=f"summary of {conversation.chat_id}",
             )
         except LLMCallError as exc:
+            if exc.unavailable:
+                raise EndpointUnavailableError(exc.reason) from exc
             raise SummaryError(exc.reason) from exc
         return self._to_summary(out, clean)
 
@@ -267,8 +272,8 @@ def _for(summary: Summary, conversation: Conversation) -> Summary:
 
 def dead_letter(conversation: Conversation, reason: str) -> DeadLetter:
     """A dead letter for a conversation the stage could not summarise."""
-    return DeadLetter(
-        original=conversation.model_dump_json().encode(),
+    return DeadLetter.from_record(
+        conversation.model_dump_json().encode(),
         reason=reason,
         stage="summarise",
         key=conversation.chat_id,
@@ -324,7 +329,7 @@ async def summarise(
         async with semaphore:
             try:
                 summary = await summariser.summarise(conv)
-            except SummaryError as exc:
+            except (SummaryError, EndpointUnavailableError) as exc:
                 outcome[key] = exc.reason
             except Exception as exc:  # a stream goes on: the failure is kept as data
                 logger.exception("summariser %s crashed on %s", summariser.name, conv.chat_id)

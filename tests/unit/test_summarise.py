@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import instructor
+import openai
 import pytest
 
 from kura_stream.adapters.llm_client import make_instructor_client
+from kura_stream.errors import EndpointUnavailableError
 from kura_stream.protocols import Summariser
 from kura_stream.settings import LLMSettings
 from kura_stream.stages.llm_calls import RetryPolicy, estimate_tokens
@@ -156,13 +158,35 @@ async def test_transient_failures_are_retried(server: FakeOpenAIServer, failure:
     assert len(server.chat_requests) == 2
 
 
-async def test_retries_then_summary_error(server: FakeOpenAIServer) -> None:
-    server.responder = lambda _: error(503, "overloaded")
-    with pytest.raises(SummaryError) as info:
+@pytest.mark.parametrize("failure", [error(503, "overloaded"), error(429), timeout(2.0)])
+async def test_an_endpoint_that_never_answers_is_unavailable_not_a_bad_conversation(
+    server: FakeOpenAIServer, failure: Reply
+) -> None:
+    server.responder = lambda _: failure
+    with pytest.raises(EndpointUnavailableError) as info:
         await summariser(server).summarise(conv("c1", "hi"))
-    assert "HTTP 503" in info.value.reason
     assert "after 3 attempts" in info.value.reason
     assert len(server.chat_requests) == FAST.attempts
+
+
+async def test_a_refused_connection_is_unavailable() -> None:
+    from tests.fixtures_kafka import free_ports
+
+    client = instructor.from_openai(
+        openai.AsyncOpenAI(
+            base_url=f"http://127.0.0.1:{free_ports(1)[0]}/v1", api_key="x", max_retries=0
+        ),
+        mode=instructor.Mode.TOOLS,
+    )
+    with pytest.raises(EndpointUnavailableError, match="connection error"):
+        await LLMSummariser(client, model="m", retry=FAST).summarise(conv("c1", "hi"))
+
+
+async def test_answers_that_never_parse_are_a_summary_error(server: FakeOpenAIServer) -> None:
+    server.responder = lambda _: garbage()
+    with pytest.raises(SummaryError) as info:
+        await summariser(server).summarise(conv("c1", "hi"))
+    assert "after 3 attempts" in info.value.reason
 
 
 async def test_client_errors_are_not_retried(server: FakeOpenAIServer) -> None:
