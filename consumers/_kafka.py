@@ -76,4 +76,6 @@ async def publish_confirmed(
 def records_of(msg: KafkaMessage) -> tuple[ConsumerRecord[bytes, bytes], ...]:
     """The raw records behind a FastStream message, one or a batch."""
     raw = msg.raw_message
+    if isinstance(raw, list):  # FastStream's TestKafkaBroker hands a batch over as a list
+        return tuple(raw)
     return raw if isinstance(raw, tuple) else (raw,)

@@ -16,6 +16,7 @@ from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
 from consumers._kafka import publish_confirmed, records_of
+from consumers._raw import RetryGuard, keep_raw_body, tolerant_parser
 from kura_stream.service.naming import clusters_to_name, name_due_clusters
 from kura_stream.service.runtime import Runtime
 from kura_stream.types import ClusterEvent
@@ -32,6 +33,7 @@ def register(rt: Runtime) -> None:
     """Subscribe the naming handler on rt.broker."""
     kafka = rt.settings.kafka
     background = rt.background_namer is not None
+    guard = RetryGuard("name")
 
     async def publish(events: list[ClusterEvent]) -> None:
         await publish_confirmed(
@@ -49,20 +51,30 @@ def register(rt: Runtime) -> None:
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         max_poll_interval_ms=(LLM_MAX_POLL_S if background else 300) * 1000,
+        parser=tolerant_parser,
+        decoder=keep_raw_body,
     )
     async def name(msg: KafkaMessage) -> None:
+        raw = records_of(msg)
         events: list[ClusterEvent] = []
-        for record in records_of(msg):
+        for record in raw:
             try:
                 events.append(ClusterEvent.model_validate_json(record.value or b""))
-            except ValidationError:
+            except (ValidationError, RecursionError, ValueError):
                 logger.warning("ignoring a malformed cluster event at offset %s", record.offset)
-        await name_due_clusters(
-            rt.store,
-            clusters_to_name(events, after_recompute=background),
-            namer=rt.namer,
-            background_namer=rt.background_namer,
-            min_size_shown=rt.settings.clustering.min_cluster_size_shown,
-            write_lock=rt.write_lock,
-            publish=publish,
-        )
+        try:
+            await name_due_clusters(
+                rt.store,
+                clusters_to_name(events, after_recompute=background),
+                namer=rt.namer,
+                background_namer=rt.background_namer,
+                min_size_shown=rt.settings.clustering.min_cluster_size_shown,
+                write_lock=rt.write_lock,
+                publish=publish,
+            )
+        except Exception as err:
+            if not await guard.failed(raw, err):
+                raise
+            # Naming is redone by every recompute: skipping these events loses no data.
+            logger.error("name: skipped %d cluster events that kept failing", len(events))
+        guard.succeeded(raw)

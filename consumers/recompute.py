@@ -16,16 +16,19 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from pydantic import ValidationError
 
-from consumers._kafka import publish_confirmed
+from consumers._kafka import publish_confirmed, records_of
+from consumers._raw import keep_raw_body, tolerant_parser
 from kura_stream.records import ClusterPoint
 from kura_stream.service.api_models import RecomputeStatus
 from kura_stream.service.assigner import AssignBatch
 from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute
 from kura_stream.service.runtime import Runtime
 from kura_stream.settings import ClusteringSettings
-from kura_stream.types import ClusterEvent, ClusterEventKind, Command
+from kura_stream.types import ClusterEvent, ClusterEventKind, Command, DeadLetter
 
 logger = logging.getLogger(__name__)
 
@@ -180,8 +183,28 @@ def register(rt: Runtime) -> None:
         auto_offset_reset="latest",
         ack_policy=AckPolicy.ACK,
         max_poll_interval_ms=RECOMPUTE_MAX_S * 1000,
+        parser=tolerant_parser,
+        decoder=keep_raw_body,
     )
-    async def on_command(command: Command) -> None:
+    async def on_command(msg: KafkaMessage) -> None:
+        record = records_of(msg)[0]
+        try:
+            command = Command.model_validate_json(record.value or b"")
+        except (ValidationError, RecursionError, ValueError) as err:
+            reason = f"invalid command: {err!r}"[:300]
+            logger.warning("dead letter at commands (offset %s): %s", record.offset, reason)
+            dead = DeadLetter.from_record(
+                record.value,
+                reason=reason,
+                stage="commands",
+                key=record.key,
+                source=f"{record.topic}/{record.partition}/{record.offset}",
+            )
+            await publish_confirmed(
+                rt.broker, kafka.topic_dlq, [(dead.key, dead.model_dump_json().encode())]
+            )
+            rt.dead_letters += 1
+            return
         if command.kind == "recompute":
             await run_recompute(rt, command.request_id)  # committed when it has finished
         elif command.cluster_id and command.name:

@@ -5,7 +5,6 @@ Stateless: run as many as the conversations topic has partitions.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -13,12 +12,12 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from consumers._kafka import publish_confirmed, records_of
-from kura_stream.service.ingest import RawRecord, ingest
+from consumers._raw import RetryGuard, is_transient, keep_raw_body, tolerant_parser
+from kura_stream.errors import EndpointUnavailableError
+from kura_stream.service.ingest import IngestResult, RawRecord, ingest, ingest_each
 from kura_stream.service.runtime import Runtime
 
 logger = logging.getLogger(__name__)
-
-TRANSIENT_BACKOFF_S = 5.0
 
 
 def register(rt: Runtime) -> None:
@@ -28,6 +27,22 @@ def register(rt: Runtime) -> None:
     batches overlap: one is embedding while another parses, publishes and commits.
     """
     kafka = rt.settings.kafka
+    guard = RetryGuard("summarise")
+
+    async def run(records: list[RawRecord], *, apart: bool) -> IngestResult:
+        options = {
+            "summarise": rt.summarise,
+            "embedder": rt.embedder,
+            "max_bytes": kafka.max_message_bytes,
+            "concurrency": rt.settings.llm.concurrency,
+            "permanent_errors": rt.permanent_errors,
+            "summarise_batch": rt.summarise_batch,
+        }
+        if apart:
+            return await ingest_each(
+                records, reason_for=guard.give_up_reason, is_transient=is_transient, **options
+            )
+        return await ingest(records, **options)  # type: ignore[arg-type]
 
     async def summarise_embed(msg: KafkaMessage) -> None:
         started = time.perf_counter()
@@ -42,22 +57,14 @@ def register(rt: Runtime) -> None:
             for r in raw
         ]
         try:
-            result = await ingest(
-                records,
-                summarise=rt.summarise,
-                embedder=rt.embedder,
-                max_bytes=kafka.max_message_bytes,
-                concurrency=rt.settings.llm.concurrency,
-                permanent_errors=rt.permanent_errors,
-                summarise_batch=rt.summarise_batch,
-            )
-        except Exception:
-            # Endpoint down, timeouts: nothing is committed; wait, then the batch comes again.
-            logger.exception(
-                "summarise batch failed; redelivering after %.0fs", TRANSIENT_BACKOFF_S
-            )
-            await asyncio.sleep(TRANSIENT_BACKOFF_S)
-            raise
+            result = await run(records, apart=False)
+        except Exception as err:
+            rt.llm_ok = not isinstance(err, EndpointUnavailableError)
+            if not await guard.failed(raw, err):
+                raise  # nothing is committed: the batch comes again
+            result = await run(records, apart=True)
+        guard.succeeded(raw)
+        rt.llm_ok = True
         await publish_confirmed(
             rt.broker,
             kafka.topic_embedded,
@@ -82,4 +89,6 @@ def register(rt: Runtime) -> None:
             max_records=kafka.batch_max_records,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            parser=tolerant_parser,
+            decoder=keep_raw_body,
         )(summarise_embed)

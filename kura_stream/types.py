@@ -47,6 +47,38 @@ class Conversation(_Record):
         """The conversation as `user: ...` / `assistant: ...` lines."""
         return "\n".join(f"{m.role}: {m.content}" for m in self.messages)
 
+    # Kura's loaders by name; the I/O lives in kura_stream.loaders.kura_api, not here.
+    @classmethod
+    def from_hf_dataset(
+        cls, dataset_name: str, split: str = "train", max_conversations: int | None = None,
+        **kwargs: Any,
+    ) -> list[Conversation]:  # fmt: skip
+        """A Hugging Face dataset by name, a local dataset folder, or data files (Kura's)."""
+        from kura_stream.loaders.kura_api import from_hf_dataset
+
+        return from_hf_dataset(dataset_name, split, max_conversations, **kwargs)
+
+    @classmethod
+    def from_claude_conversation_dump(cls, file_path: str, **kwargs: Any) -> list[Conversation]:
+        """A Claude export's conversations.json (Kura's); kwargs: metadata_fn."""
+        from kura_stream.loaders.kura_api import from_claude_conversation_dump
+
+        return from_claude_conversation_dump(file_path, **kwargs)
+
+    @classmethod
+    def from_conversation_dump(cls, file_path: str) -> list[Conversation]:
+        """A JSON list of Kura conversations (Kura's dump format)."""
+        from kura_stream.loaders.kura_api import from_conversation_dump
+
+        return from_conversation_dump(file_path)
+
+    @classmethod
+    def generate_conversation_dump(cls, conversations: list[Conversation], file_path: str) -> None:
+        """Write conversations as a JSON list that from_conversation_dump reads (Kura's)."""
+        from kura_stream.loaders.kura_api import generate_conversation_dump
+
+        generate_conversation_dump(conversations, file_path)
+
 
 class Summary(_Record):
     """Clio's facets of one conversation, as a summariser produced them.
@@ -128,6 +160,29 @@ class Cluster(_Record):
     y: float = 0.0
 
 
+class ProjectedCluster(Cluster):
+    """Kura's ProjectedCluster: a cluster on the map with its members' chat ids (all levels).
+
+    Kura's x_coord and y_coord read our x and y; Kura's count is our count field.
+    """
+
+    chat_ids: tuple[str, ...] = ()
+
+    @property
+    def x_coord(self) -> float:
+        """Kura's name for x."""
+        return self.x
+
+    @property
+    def y_coord(self) -> float:
+        """Kura's name for y."""
+        return self.y
+
+
+ConversationSummary = Summary
+"""Kura's name for a summary."""
+
+
 class Assignment(_Record):
     """A conversation placed in a base cluster (or left in the outlier pool)."""
 
@@ -144,6 +199,11 @@ Base64Bytes = Annotated[
 ]
 
 
+DEAD_LETTER_KEEP_BYTES = 256 * 1024
+"""An oversized original is cut to this in its dead letter (base64 must fit the DLQ topic);
+the whole record stays in the source topic at `source`."""
+
+
 class DeadLetter(_Record):
     """A record that could not be processed: the original bytes, why, and where."""
 
@@ -158,6 +218,38 @@ class DeadLetter(_Record):
     source: str | None = None
     """Where the original still is: topic/partition/offset."""
     at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def from_record(
+        cls,
+        value: bytes | None,
+        *,
+        reason: str,
+        stage: str,
+        key: bytes | str | None = None,
+        source: str | None = None,
+    ) -> DeadLetter:
+        """The dead letter of one consumed record: its bytes (cut when oversized) and why.
+
+        Args:
+            value: The record's bytes (None for a tombstone).
+            reason: Why it cannot be processed, in one line.
+            stage: The consumer that gave up on it (parse, summarise, embed, assign, ...).
+            key: The record's key, bytes as consumed or already decoded.
+            source: topic/partition/offset, where the whole record still is.
+        """
+        data = value or b""
+        if isinstance(key, bytes):
+            key = key.decode("utf-8", "replace")
+        return cls(
+            original=data[:DEAD_LETTER_KEEP_BYTES],
+            reason=reason,
+            stage=stage,
+            key=key,
+            size=len(data),
+            truncated=len(data) > DEAD_LETTER_KEEP_BYTES,
+            source=source,
+        )
 
     @classmethod
     def decode_original(cls, data: dict[str, Any]) -> bytes:
@@ -249,6 +341,8 @@ class EmbeddedConversation(_Record):
         embedder: Which embedder made the vector.
         created_at: When the conversation started.
         received_at: When its message reached kura-stream (Kafka timestamp), for latency.
+        content_hash: A digest of the scrubbed messages: the same chat_id sent again with
+            other content is a conflicting duplicate, not a redelivery.
         messages: The scrubbed messages, bounded in characters (kura_ui_files.bound_messages),
             stored so an export can show them in Kura's web UI; empty in older records.
         messages_truncated: True when messages were cut to that bound.
@@ -260,5 +354,6 @@ class EmbeddedConversation(_Record):
     embedder: str
     created_at: datetime
     received_at: datetime
+    content_hash: str | None = None
     messages: tuple[Message, ...] = ()
     messages_truncated: bool = False

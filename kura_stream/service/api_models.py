@@ -21,16 +21,17 @@ class ServiceStatus(_Answer):
         conversations: Conversations stored (each counted once).
         clusters: Base clusters.
         outliers: Conversations not (yet) in any cluster.
-        dlq: Dead letters published since the service started (and in the DLQ topic).
+        dlq: Records in the dead-letter topic: counted there at start-up, then as published.
         lag: Messages waiting in the conversations topic for this consumer group.
         throughput_per_s: Conversations assigned per second over the last minute.
         last_recompute_at: When the last full recompute completed, if any.
         recompute_running: Whether a recompute is in progress.
         broker_ok: The broker answered the last check.
         store_ok: The store answered the last check.
+        llm_ok: The LLM endpoint answered the last summary (False: batches wait and come again).
         started_at: When the service started.
-        duplicates: Conversations that came again (redelivered or replayed) since the service
-            started, recognised by chat_id and not counted twice.
+        duplicates: Conversations received again with the same content, recognised by chat_id
+            and not counted twice; kept in the store, so the count survives restarts.
     """
 
     conversations: int
@@ -43,6 +44,7 @@ class ServiceStatus(_Answer):
     recompute_running: bool = False
     broker_ok: bool = True
     store_ok: bool = True
+    llm_ok: bool = True
     started_at: datetime | None = None
     duplicates: int = 0
 

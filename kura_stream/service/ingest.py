@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -63,6 +65,10 @@ def parse_conversation(value: bytes | None, *, max_bytes: int) -> Conversation:
         data = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BadRecord(f"not JSON: {err}") from err
+    except RecursionError as err:
+        raise BadRecord("not readable JSON: nested too deeply") from err
+    except ValueError as err:  # an integer of more than 4,300 digits, and the like
+        raise BadRecord(f"not readable JSON: {err}") from err
     if not isinstance(data, dict):
         raise BadRecord(f"expected a JSON object, got {type(data).__name__}")
     try:
@@ -73,6 +79,41 @@ def parse_conversation(value: bytes | None, *, max_bytes: int) -> Conversation:
             for e in err.errors()[:5]
         )
         raise BadRecord(f"invalid conversation: {problems}") from err
+    except RecursionError as err:
+        raise BadRecord("invalid conversation: nested too deeply") from err
+
+
+def content_hash(conversation: Conversation) -> str:
+    """A digest of a conversation's messages (roles and texts, in order), to tell versions apart."""
+    digest = hashlib.blake2b(digest_size=16)
+    for message in conversation.messages:
+        digest.update(message.role.encode())
+        digest.update(b"\x00")
+        digest.update(message.content.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x01")
+    return digest.hexdigest()
+
+
+def parse_batch(
+    records: Sequence[RawRecord], *, max_bytes: int
+) -> tuple[list[tuple[Conversation, RawRecord]], list[DeadLetter]]:
+    """Parse and scrub a batch: the good conversations in topic order, and the dead letters.
+
+    CPU-bound (JSON, validation, the scrubbers' patterns over every message): `ingest` runs
+    it in a worker thread so the event loop keeps heartbeats, commits and the HTTP API going.
+    A chat_id sent twice stays twice: the assigner, which knows what is stored, counts the
+    second as a duplicate or dead-letters it as a conflicting one.
+    """
+    parsed: list[tuple[Conversation, RawRecord]] = []
+    dead: list[DeadLetter] = []
+    for record in records:
+        try:
+            conversation = parse_conversation(record.value, max_bytes=max_bytes)
+        except BadRecord as err:
+            dead.append(_dead(record, str(err), "parse"))
+            continue
+        parsed.append((scrub_conversation(conversation, metadata_keys=()), record))
+    return parsed, dead
 
 
 def _received_at(record: RawRecord) -> datetime:
@@ -114,19 +155,11 @@ async def ingest(
         summarise_batch: When given, used instead of summarise for the whole batch.
 
     Returns:
-        Embedded conversations (input order, duplicates of a chat_id within the batch
-        collapsed to the last one) and dead letters.
+        Embedded conversations (input order; a chat_id sent twice is there twice, for the
+        assigner to judge) and dead letters.
     """
     result = IngestResult()
-    parsed: dict[str, tuple[Conversation, RawRecord]] = {}
-    for record in records:
-        try:
-            conversation = parse_conversation(record.value, max_bytes=max_bytes)
-        except BadRecord as err:
-            result.dead.append(_dead(record, str(err), "parse"))
-            continue
-        parsed.pop(conversation.chat_id, None)
-        parsed[conversation.chat_id] = (scrub_conversation(conversation, metadata_keys=()), record)
+    parsed, result.dead = await asyncio.to_thread(parse_batch, records, max_bytes=max_bytes)
 
     semaphore = asyncio.Semaphore(concurrency)
 
@@ -139,11 +172,11 @@ async def ingest(
 
     outcomes: Sequence[Summary | Exception]
     if summarise_batch is not None:
-        outcomes = await summarise_batch([c for c, _ in parsed.values()])
+        outcomes = await summarise_batch([c for c, _ in parsed])
     else:
-        outcomes = await asyncio.gather(*(one(c) for c, _ in parsed.values()))
+        outcomes = await asyncio.gather(*(one(c) for c, _ in parsed))
     done: list[tuple[Summary, Conversation, RawRecord]] = []
-    for (conversation, record), outcome in zip(parsed.values(), outcomes, strict=True):
+    for (conversation, record), outcome in zip(parsed, outcomes, strict=True):
         if isinstance(outcome, Exception):
             result.dead.append(_dead(record, f"summary failed: {outcome}", "summarise"))
         else:
@@ -164,27 +197,47 @@ async def ingest(
                 embedder=embedder.name,
                 created_at=conversation.created_at,
                 received_at=_received_at(record),
+                content_hash=content_hash(conversation),
                 **stored_messages(conversation),
             )
         )
     return result
 
 
-DEAD_LETTER_KEEP_BYTES = 256 * 1024
-"""An oversized original is cut to this in its dead letter (base64 must fit the DLQ topic);
-the whole record stays in the source topic at `source`."""
-
-
 def _dead(record: RawRecord, reason: str, stage: str) -> DeadLetter:
     logger.warning("dead letter at %s (%s): %s", stage, record.source, reason)
-    key = record.key.decode("utf-8", "replace") if record.key else None
-    value = record.value or b""
-    return DeadLetter(
-        original=value[:DEAD_LETTER_KEEP_BYTES],
-        reason=reason,
-        stage=stage,
-        key=key,
-        size=len(value),
-        truncated=len(value) > DEAD_LETTER_KEEP_BYTES,
-        source=record.source,
+    return DeadLetter.from_record(
+        record.value, reason=reason, stage=stage, key=record.key, source=record.source
     )
+
+
+async def ingest_each(
+    records: Sequence[RawRecord],
+    *,
+    reason_for: Callable[[Exception], str],
+    is_transient: Callable[[Exception], bool],
+    **ingest_kwargs: Any,
+) -> IngestResult:
+    """Ingest a batch that keeps failing one record at a time: only the culprits die.
+
+    A record whose ingest raises alone becomes a dead letter (reason from reason_for); a
+    transient failure still propagates, so the batch is redelivered later.
+
+    Args:
+        records: The batch.
+        reason_for: The dead letter's reason for what a record raised.
+        is_transient: Whether a failure is of something outside the record.
+        **ingest_kwargs: What `ingest` takes besides the records.
+    """
+    result = IngestResult()
+    for record in records:
+        try:
+            one = await ingest([record], **ingest_kwargs)
+        except Exception as err:
+            if is_transient(err):
+                raise
+            result.dead.append(_dead(record, reason_for(err), "summarise"))
+            continue
+        result.embedded += one.embedded
+        result.dead += one.dead
+    return result

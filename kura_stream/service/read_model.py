@@ -62,6 +62,7 @@ def status(rt: Runtime) -> ServiceStatus:
         recompute_running=rt.recompute_lock.locked(),
         broker_ok=rt.broker_ok,
         store_ok=rt.store_ok,
+        llm_ok=rt.llm_ok,
         started_at=rt.started_at,
         duplicates=rt.duplicates,
     )

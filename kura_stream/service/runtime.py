@@ -44,6 +44,7 @@ class Runtime:
         recomputes: Known recompute requests by id.
         started_at: When the service started.
         closers: Called once when the service stops (an embedding worker's shutdown).
+        llm_ok: False while the LLM endpoint does not answer (batches wait and come again).
     """
 
     settings: Settings
@@ -69,6 +70,7 @@ class Runtime:
     conversations_since_recompute: int = 0
     lag: int = 0
     broker_ok: bool = True
+    llm_ok: bool = True
     store_ok: bool = True
     history: dict[str, deque[int]] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)

@@ -88,6 +88,7 @@ def build_runtime(settings: Settings, *, offline: bool, insight: Insight | None 
         hierarchy_grouping=insight.hierarchy_grouping,
         assigner=assigner,
         closers=closers,
+        duplicates=assigner.duplicates_stored,
     )
 
 

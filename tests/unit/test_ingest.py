@@ -81,7 +81,7 @@ async def test_transient_failures_propagate_for_redelivery() -> None:
         )
 
 
-async def test_duplicate_chat_ids_in_a_batch_collapse_to_the_last() -> None:
+async def test_a_chat_id_twice_in_a_batch_goes_on_twice_with_its_content_hash() -> None:
     result = await ingest(
         [RawRecord(_conv("a", "first")), RawRecord(_conv("a", "second"))],
         summarise=_summarise,
@@ -89,4 +89,8 @@ async def test_duplicate_chat_ids_in_a_batch_collapse_to_the_last() -> None:
         max_bytes=4096,
         concurrency=1,
     )
-    assert [e.summary.summary for e in result.embedded] == ["second"]
+    # The assigner, which knows what is stored, judges the second: duplicate or conflict.
+    assert [e.summary.summary for e in result.embedded] == ["first", "second"]
+    hashes = [e.content_hash for e in result.embedded]
+    assert all(hashes)
+    assert hashes[0] != hashes[1]
