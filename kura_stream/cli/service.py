@@ -24,7 +24,9 @@ def _api(method: str, path: str, **kwargs: Any) -> Any:
     """Call the running service's HTTP API; exit 3 with a clear message if it is not there."""
     url = _base_url(Settings()) + path
     try:
-        response = httpx.request(method, url, timeout=30.0, **kwargs)
+        response = httpx.request(
+            method, url, timeout=600.0 if path == "/export" else 30.0, **kwargs
+        )
     except httpx.HTTPError as err:
         typer.echo(
             f"error: no kura-stream service answers at {url} ({err}); start `kura-stream serve`",
@@ -139,12 +141,18 @@ def _recompute_state(request_id: str) -> dict[str, Any] | None:
 
 
 @app.command()
-def export(dest: Path = typer.Argument(..., help="Folder to write.")) -> None:
+def export(
+    dest: str = typer.Argument(
+        ...,
+        help="Folder to write, inside the service's export folder (KURA_SERVICE_EXPORT_DIR, "
+        "default <data_dir>/exports): a name, or an absolute path inside it.",
+    ),
+) -> None:
     """Write clusters.json, assignments.jsonl, summaries.jsonl and Kura's files."""
-    answer = _api("POST", "/export", json={"dir": str(dest.resolve())})
+    answer = _api("POST", "/export", json={"dir": dest})
     for path in answer["written"]:
         typer.echo(path)
-    _echo_export_report(Path(answer.get("dir") or dest.resolve()))
+    _echo_export_report(Path(answer["dir"]))
 
 
 def _echo_export_report(dest: Path) -> None:

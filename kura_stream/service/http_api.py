@@ -6,6 +6,7 @@ Commands and the dashboard reach the data through it while `serve` holds the emb
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
 from pathlib import Path
@@ -20,6 +21,32 @@ from starlette.routing import Route
 from kura_stream.service import read_model
 from kura_stream.service.export_store import export_store
 from kura_stream.service.runtime import Runtime
+
+
+def export_destination(body: bytes, root: Path) -> Path:
+    """The folder a `POST /export` body names, inside the configured export folder.
+
+    The body is `{"dir": "<name>"}`: a folder name or relative path under root, or an
+    absolute path inside it.
+
+    Raises:
+        ValueError: the body is not that JSON object, or the folder is outside root.
+    """
+    try:
+        data = json.loads(body or b"{}")
+    except (ValueError, RecursionError) as err:
+        raise ValueError(f'the body must be a JSON object like {{"dir": "name"}}: {err}') from err
+    if not isinstance(data, dict) or not isinstance(data.get("dir"), str) or not data["dir"]:
+        raise ValueError('the body must be a JSON object with a non-empty string "dir"')
+    if set(data) - {"dir"}:
+        raise ValueError(f'unknown fields {sorted(set(data) - {"dir"})}; only "dir" is read')
+    base = root.resolve()
+    dest: Path = (base / str(data["dir"])).resolve()
+    if dest != base and base not in dest.parents:
+        raise ValueError(
+            f"dir must be inside the export folder {base} (KURA_SERVICE_EXPORT_DIR sets it)"
+        )
+    return dest
 
 
 def make_http_app(
@@ -66,10 +93,11 @@ def make_http_app(
             return JSONResponse({"error": "unknown recompute request"}, status_code=404)
 
     async def export(request: Request) -> Response:
-        body = await request.json()
-        dest = Path(str(body.get("dir", "")))
-        if not dest.is_absolute():
-            return JSONResponse({"error": "dir must be an absolute path"}, status_code=400)
+        root = rt.settings.service.export_dir or rt.settings.data_dir / "exports"
+        try:
+            dest = export_destination(await request.body(), root)
+        except ValueError as err:
+            return JSONResponse({"error": str(err)}, status_code=400)
         async with rt.write_lock:
             paths = await asyncio.to_thread(
                 export_store,
@@ -77,7 +105,9 @@ def make_http_app(
                 dest,
                 min_size_shown=rt.settings.clustering.min_cluster_size_shown,
             )
-        return JSONResponse({"written": [str(getattr(paths, f.name)) for f in fields(paths)]})
+        return JSONResponse(
+            {"dir": str(dest), "written": [str(getattr(paths, f.name)) for f in fields(paths)]}
+        )
 
     async def metrics(_: Request) -> Response:
         s = read_model.status(rt)
@@ -88,8 +118,13 @@ def make_http_app(
         return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def health(_: Request) -> Response:
-        ok = rt.broker_ok and rt.store_ok
-        body = {"status": "ok" if ok else "degraded", "broker": rt.broker_ok, "store": rt.store_ok}
+        ok = rt.broker_ok and rt.store_ok and rt.llm_ok
+        body = {
+            "status": "ok" if ok else "degraded",
+            "broker": rt.broker_ok,
+            "store": rt.store_ok,
+            "llm": rt.llm_ok,
+        }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     return Starlette(

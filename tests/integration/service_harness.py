@@ -47,6 +47,7 @@ class ServiceUnderTest:
             "KURA_KAFKA_GROUP_ID": f"grp-{t}",
             "KURA_STORE_PATH": str(self.workdir / "store"),
             "KURA_SERVICE_PORT": str(self.port),
+            "KURA_SERVICE_EXPORT_DIR": str(self.workdir / "exports"),
             "KURA_EMBEDDER_KIND": self.embedder,
             "KURA_CLUSTERING_RECOMPUTE_EVERY_S": "100000",
             "KURA_CLUSTERING_RECOMPUTE_EVERY_N": "1000000",

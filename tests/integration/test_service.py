@@ -249,9 +249,9 @@ async def test_the_cli_reads_and_drives_the_running_service(
     assert clusters
     assert all(fields <= set(c) for c in clusters)
     assert sum(c["count"] for c in clusters if c["level"] == 0) + status["outliers"] == 200
-    exported = service.cli("export", str(tmp_path / "out"))
+    exported = service.cli("export", "out")
     assert exported.returncode == 0, exported.stderr
-    rows = (tmp_path / "out" / "assignments.jsonl").read_text().splitlines()
+    rows = (service.workdir / "exports" / "out" / "assignments.jsonl").read_text().splitlines()
     assert len(rows) == 200
     service.stop()
     down = service.cli("status", "--json")
