@@ -201,9 +201,10 @@ class OfflineSummariser:
         The digest's vector picks task and topic, and it is the vector the pipeline embeds
         next (a MemoEmbedder answers that second call), so each conversation is embedded once.
         The embedder runs in a worker thread (onnxruntime releases the GIL), so the event
-        loop goes on assigning and publishing while this batch is embedded.
+        loop goes on assigning and publishing while this batch is embedded; so does the text
+        work before it (scrubbing, code regions, phrases: milliseconds a conversation).
         """
-        parts = [self._parts(c) for c in conversations]
+        parts = await asyncio.to_thread(lambda: [self._parts(c) for c in conversations])
         vectors = await asyncio.to_thread(self._embedder.embed, [p.digest for p in parts])
         out = []
         for part, vector in zip(parts, vectors, strict=True):
@@ -225,10 +226,9 @@ class OfflineSummariser:
 
     def _parts(self, conversation: Conversation) -> _Parts:
         clean = scrub_conversation(conversation)
-        users = [m.content for m in clean.messages if m.role == "user"]
-        if not users:
-            users = [clean.messages[0].content]
-        _, blocks = code_regions("\n".join(m.content for m in clean.messages))
+        seen = _seen_text(clean)
+        users = [text for role, text in seen if role == "user"] or [seen[0][1]]
+        _, blocks = code_regions("\n".join(text for _, text in seen))
         user_prose, _ = code_regions("\n".join(users))
         human = self.human_language(" ".join(user_prose.split()))
         languages = ([human] if human else []) + programming_languages(blocks)
@@ -246,6 +246,22 @@ class OfflineSummariser:
 
 _ASKING_WORDS = 4
 """Words a user turn needs to stand as the request (a bare greeting does not)."""
+SEEN_CHARS = 50_000
+"""The most text of one conversation the summary reads, from its start: the request, the
+digest (200 words) and the phrases come from the beginning, and every step stays bounded on
+a 1 MB message."""
+
+
+def _seen_text(conversation: Conversation) -> list[tuple[str, str]]:
+    """(role, text) of the turns within the first SEEN_CHARS characters (the last one cut)."""
+    seen: list[tuple[str, str]] = []
+    left = SEEN_CHARS
+    for message in conversation.messages:
+        if left <= 0:
+            break
+        seen.append((message.role, message.content[:left]))
+        left -= len(message.content) + 1
+    return seen
 
 
 class _Parts(NamedTuple):
