@@ -126,7 +126,7 @@ _STREET_EN = (
 )
 _STREET_DE_NL = (
     r"(?:[A-ZÀ-Ý][\w'\u2019-]*[ -])?[A-ZÀ-Ý][\w'\u2019-]*"
-    r"(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad"
+    r"(?i:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad"
     r"|straat|laan|plein|gracht|dreef|singel|kade|steeg|pad|hof|markt)"
     rf"[ ]+{_NUMBER}\b"
 )
@@ -141,6 +141,15 @@ _POSTCODE = (
     r"|\d{4}[ ]?[A-Z]{2}"  # Netherlands: 1012 TX
     r"|\d{4,5}(?:-\d{4})?)"  # US ZIP, DE/FR/AU postcodes
 )
+_TOWN_POSTCODE = (
+    rf"(?:,[ ]*|[ ]*\n[ ]*){_CAPWORD}(?:[ ]+{_CAPWORD}){{0,2}},?[ ]+(?:[A-Z]{{2,3}},?[ ]+)?"
+    rf"{_POSTCODE}(?![\w-])"
+)
+_STREET_TOWN = (
+    rf"(?:{_UNIT},?[ ]+(?:{_NUMBER},?[ ]+)?|{_NUMBER},?[ ]+)"
+    rf"{_CAPWORD}(?:[ ]+{_CAPWORD}){{0,2}}{_TOWN_POSTCODE}"
+)
+"""A street of any type when a town and postcode follow: "2 Cooper Ports, Lakeside, HX0 3BZ"."""
 _PLACE_TAIL = (
     r"(?:(?:,[ ]*|[ ]*\n[ ]*|[ ]+)"
     rf"(?:{_POSTCODE}[ ]+{_CAPWORD}(?:[ ]+{_CAPWORD}){{0,2}}"  # 48337 Lichtenfels
@@ -150,7 +159,8 @@ _PLACE_TAIL = (
     r"(?![\w-]))?"
 )
 _ADDRESS = re.compile(
-    rf"(?<![\w/.-])(?:{_STREET_EN}|{_STREET_DE_NL}|{_STREET_FR}){_PLACE_TAIL}(?![\w-])"
+    rf"(?<![\w/.-])(?:{_STREET_TOWN}|(?:{_STREET_EN}|{_STREET_DE_NL}|{_STREET_FR}){_PLACE_TAIL})"
+    r"(?![\w-])"
 )
 _HAS_DIGIT = re.compile(r"\d")
 
@@ -174,7 +184,7 @@ _CARD = re.compile(r"(?<![\d.,+-])\d(?:[ -]?\d){12,18}(?![\d-]|[.,]\d)")
 # Issuer prefixes and lengths (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay).
 _CARD_NETWORKS = re.compile(
     r"^(?:4\d{12}(?:\d{3}){0,2}|5[1-5]\d{14}|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)\d{12}"
-    r"|3[47]\d{13}|6(?:011|5\d\d|4[4-9]\d)\d{12,15}|3(?:0[0-5]|[68]\d)\d{11}|35\d{14,17}"
+    r"|3[47]\d{13}|(?:2131|1800)\d{11}|(?:5[06-9]|6\d)\d{11,17}|6(?:011|5\d\d|4[4-9]\d)\d{12,15}|3(?:0[0-5]|[68]\d)\d{11}|35\d{14,17}"
     r"|62\d{14,17})$"
 )
 _IPV4 = re.compile(

@@ -167,7 +167,7 @@ def _word(word: str) -> _Word:
     surname = any(p in lists.surnames for p in parts) or "".join(parts) in lists.surnames
     common = any(p in lists.common_first or p in lists.common_surnames for p in parts)
     never = w in never_names() or w in places() or w in _ABBREVIATIONS
-    english = (first or surname) is False or all(is_english_word(p) for p in parts)
+    english = not parts or all(is_english_word(p) for p in parts)
     return _Word(first, surname, common, english, never)
 
 
