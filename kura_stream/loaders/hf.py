@@ -6,6 +6,7 @@ import importlib
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from kura_stream.loaders.base import (
@@ -103,6 +104,27 @@ def make_row_parser(
     return parse
 
 
+_SAVED_MARKERS = ("state.json", "dataset_dict.json")
+"""Files that `save_to_disk` writes at the top of a Dataset or a DatasetDict folder."""
+
+
+def is_saved_dataset(path: str) -> bool:
+    """Whether `path` is a local folder written by `Dataset(Dict).save_to_disk`."""
+    folder = Path(path)
+    return folder.is_dir() and any((folder / m).is_file() for m in _SAVED_MARKERS)
+
+
+def _from_disk(hf: Any, path: str, split: str) -> Iterable[Any]:
+    """The rows of a saved dataset; the `split` of a saved DatasetDict."""
+    saved = hf.load_from_disk(path)
+    if isinstance(saved, Mapping) or hasattr(saved, "keys"):
+        if split not in saved:
+            raise ValueError(f"{path} has splits {sorted(saved.keys())}, not {split!r}")
+        saved = saved[split]
+    rows: Iterable[Any] = saved
+    return rows
+
+
 def iter_hf_dataset(
     path: str,
     *,
@@ -119,8 +141,9 @@ def iter_hf_dataset(
     """Conversations and load errors from a Hugging Face dataset, row by row.
 
     Args:
-        path: A dataset name on the hub ("org/name"), or a builder such as "json" or "parquet"
-            with `data_files`.
+        path: A dataset name on the hub ("org/name"), a local folder of data files, a folder
+            written by `Dataset.save_to_disk` (read with load_from_disk, memory-mapped), or a
+            builder such as "json" or "parquet" with `data_files`.
         name: The dataset configuration, if any.
         split: The split to read.
         data_files: Local files for a builder path (e.g. load_dataset("json", data_files=...)).
@@ -143,12 +166,16 @@ def iter_hf_dataset(
         raise ImportError(
             "loading a Hugging Face dataset needs: pip install 'kura-stream[hf]'"
         ) from exc
-    kwargs: dict[str, Any] = {"split": split, "streaming": streaming}
-    if name is not None:
-        kwargs["name"] = name
-    if data_files is not None:
-        kwargs["data_files"] = data_files
-    dataset: Iterable[Any] = hf.load_dataset(path, **kwargs)
+    dataset: Iterable[Any]
+    if is_saved_dataset(path):
+        dataset = _from_disk(hf, path, split)
+    else:
+        kwargs: dict[str, Any] = {"split": split, "streaming": streaming}
+        if name is not None:
+            kwargs["name"] = name
+        if data_files is not None:
+            kwargs["data_files"] = data_files
+        dataset = hf.load_dataset(path, **kwargs)
     rows: Iterable[Any] = dataset
     if max_conversations is not None:
         rows = itertools.islice(dataset, max_conversations)
