@@ -309,3 +309,20 @@ async def start_group_at_end(
             return False
         logger.info("group %s starts on %s at the log end %s", group_id, topic, ends)
         return True
+
+
+async def topic_record_count(
+    bootstrap: str, topic: str, *, client_kwargs: Mapping[str, object] | None = None
+) -> int:
+    """Records a topic holds now (end minus beginning offsets, over its partitions).
+
+    The dead-letter topic's count read at start-up, so `dlq` survives restarts.
+    """
+    from aiokafka import TopicPartition
+
+    kwargs = _client_kwargs(bootstrap, client_kwargs)
+    async with _started_admin(kwargs) as admin, _started_consumer(kwargs) as consumer:
+        tps = [TopicPartition(topic, p) for p in await _partitions(admin, topic)]
+        ends = await consumer.end_offsets(tps)
+        begins = await consumer.beginning_offsets(tps)
+        return sum(max(ends[tp] - begins[tp], 0) for tp in tps)

@@ -17,6 +17,7 @@ from kura_stream.adapters.kafka_client import (
     consumer_lag,
     ensure_topics,
     start_group_at_end,
+    topic_record_count,
 )
 from kura_stream.bootstrap import (
     Insight,
@@ -184,6 +185,10 @@ async def serve(
     limit_blas_threads()
     await prepare_topics(settings)
     rt = build_runtime(settings, offline=offline)
+    k = settings.kafka
+    rt.dead_letters = await topic_record_count(
+        k.bootstrap, k.topic_dlq, client_kwargs=aiokafka_kwargs(k)
+    )
     register(rt, parts)
     await rt.broker.start()
     kafka = settings.kafka

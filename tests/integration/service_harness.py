@@ -30,6 +30,8 @@ class ServiceUnderTest:
     port: int = field(default_factory=lambda: free_ports(1)[0])
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    module: str = "kura_stream"
+    """What `python -m` runs: a test may wrap the CLI to inject a fault (see crash_hooks)."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -63,7 +65,7 @@ class ServiceUnderTest:
 
     def start(self, timeout_s: float = 120.0) -> None:
         """Start `serve` and wait until /health answers."""
-        args = [sys.executable, "-m", "kura_stream", "serve"]
+        args = [sys.executable, "-m", self.module, "serve"]
         if self.offline:
             args.append("--offline")
         log = (self.workdir / f"serve-{time.time_ns()}.log").open("wb")
