@@ -37,6 +37,7 @@ def register(rt: Runtime) -> None:
             "concurrency": rt.settings.llm.concurrency,
             "permanent_errors": rt.permanent_errors,
             "summarise_batch": rt.summarise_batch,
+            "metadata_keys": rt.settings.privacy.metadata_keys,
         }
         if apart:
             return await ingest_each(

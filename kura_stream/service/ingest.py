@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -95,7 +95,7 @@ def content_hash(conversation: Conversation) -> str:
 
 
 def parse_batch(
-    records: Sequence[RawRecord], *, max_bytes: int
+    records: Sequence[RawRecord], *, max_bytes: int, metadata_keys: Collection[str] = ()
 ) -> tuple[list[tuple[Conversation, RawRecord]], list[DeadLetter]]:
     """Parse and scrub a batch: the good conversations in topic order, and the dead letters.
 
@@ -112,7 +112,7 @@ def parse_batch(
         except BadRecord as err:
             dead.append(_dead(record, str(err), "parse"))
             continue
-        parsed.append((scrub_conversation(conversation, metadata_keys=()), record))
+        parsed.append((scrub_conversation(conversation, metadata_keys=metadata_keys), record))
     return parsed, dead
 
 
@@ -138,6 +138,7 @@ async def ingest(
     concurrency: int,
     permanent_errors: tuple[type[Exception], ...] = (BadRecord,),
     summarise_batch: SummariseMany | None = None,
+    metadata_keys: Collection[str] = (),
 ) -> IngestResult:
     """Parse, scrub, summarise and embed a batch of raw records.
 
@@ -153,13 +154,17 @@ async def ingest(
         concurrency: Summaries in flight at once.
         permanent_errors: Exceptions from summarise that mean "this record will never work".
         summarise_batch: When given, used instead of summarise for the whole batch.
+        metadata_keys: The metadata keys kept (PrivacySettings.metadata_keys); the others
+            are dropped before any summariser sees the conversation.
 
     Returns:
         Embedded conversations (input order; a chat_id sent twice is there twice, for the
         assigner to judge) and dead letters.
     """
     result = IngestResult()
-    parsed, result.dead = await asyncio.to_thread(parse_batch, records, max_bytes=max_bytes)
+    parsed, result.dead = await asyncio.to_thread(
+        parse_batch, records, max_bytes=max_bytes, metadata_keys=metadata_keys
+    )
 
     semaphore = asyncio.Semaphore(concurrency)
 

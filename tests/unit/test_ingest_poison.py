@@ -98,3 +98,28 @@ def test_the_content_hash_tells_versions_apart() -> None:
     b = Conversation.model_validate_json(_conv("a", "two"))
     assert content_hash(a) != content_hash(b)
     assert content_hash(a) == content_hash(a.model_copy(update={"created_at": now}))
+
+
+async def test_only_allowed_metadata_keys_reach_the_summariser() -> None:
+    now = datetime.now(UTC)
+    conversation = Conversation.model_validate_json(_conv("m", "hello there")).model_copy(
+        update={
+            "metadata": {"customer_name": "Bartholomew Smith", "plan": "pro"},
+            "created_at": now,
+        }
+    )
+    seen: list[dict[str, object]] = []
+
+    async def summarise(c: Conversation) -> Summary:
+        seen.append(dict(c.metadata))
+        return Summary(chat_id=c.chat_id, summary="hello")
+
+    await ingest(
+        [RawRecord(conversation.model_dump_json().encode())],
+        summarise=summarise,
+        embedder=HashEmbedder(dim=16),
+        max_bytes=LIMIT,
+        concurrency=1,
+        metadata_keys=("plan",),
+    )
+    assert seen == [{"plan": "pro"}]
