@@ -31,14 +31,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+LLM_LOGGERS = (
+    "instructor",
+    "openai",
+    "httpx",
+    "kura_stream.stages.llm_calls",
+    "kura_stream.adapters.llm",
+)
+"""Loggers of the LLM path, throttled like aiokafka's while the endpoint is down."""
+
+
 def configure_logging(*, verbose: bool, fmt: Literal["text", "json"]) -> None:
     """Configure the root logger once for the CLI.
 
     aiokafka's warnings and errors go through a ThrottleFilter: while the broker is down they
     come as the first line of each kind and then one summary per 30 s, not hundreds a second.
+    So do the LLM client's: while the endpoint is down every summary of every redelivered
+    batch fails, two or three lines each.
     """
     handler = logging.StreamHandler()
     handler.addFilter(ThrottleFilter())
+    handler.addFilter(ThrottleFilter(LLM_LOGGERS, note="LLM endpoint unreachable?"))
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -100,6 +100,10 @@ class ServiceUnderTest:
         response.raise_for_status()
         return response.json()
 
+    def get_any(self, path: str) -> Any:
+        """GET a JSON answer whatever its status (/health answers 503 when degraded)."""
+        return httpx.get(f"{self.url}{path}", timeout=30).json()
+
     def post(self, path: str, **kwargs: Any) -> Any:
         """POST to the API and return its JSON answer."""
         response = httpx.post(f"{self.url}{path}", timeout=30, **kwargs)
