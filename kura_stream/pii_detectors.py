@@ -117,6 +117,12 @@ _SUFFIXES = (
     "|Springs?|Meadows?|Shores?|Harbou?r|Haven|Manor|Mountains?|Valleys?|Creek|Brook|Falls"
     "|Forest|Fields?|Fort|Island|Lakes?|Mills?|Oaks?|Pines|Port|Ranch|Summit|Villas?|Wells?"
 )
+STREET_TYPES = frozenset(
+    form.casefold()
+    for alt in _SUFFIXES.split("|")
+    for form in ([alt[:-2], alt[:-1]] if alt.endswith("?") else [alt])
+)
+"""The street types above in lower case: "street", "lane", "glen", "glens", ..."""
 _CAPWORD = r"[A-ZÀ-Ý][\w'\u2019.-]*"
 _NUMBER = r"\d{1,5}[A-Za-z]?(?:[/-]\d{1,4})?"
 _UNIT = r"(?:(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Studio|Floor|Fl\.?)[ ]?#?\w{1,5})"
@@ -130,6 +136,12 @@ _STREET_DE_NL = (
     r"|straat|laan|plein|gracht|dreef|singel|kade|steeg|pad|hof|markt)"
     rf"[ ]+{_NUMBER}\b"
 )
+_STREET_DE_NL_LOWER = (
+    r"[A-ZÀ-Ý][\w'\u2019-]*[ ][a-zß-ÿ][\w'\u2019-]*"
+    r"(?:straße|strasse|weg|gasse|platz|allee|ring|damm|straat|laan|plein|gracht|kade)"
+    rf"[ ]+{_NUMBER}\b"
+)
+"""The same with the street word in lower case ("Dussen vanweg 9"): only before a postcode."""
 _STREET_FR = (
     rf"{_NUMBER}(?:[ ]?(?:bis|ter))?,?[ ]+(?:rue|avenue|av\.|boulevard|bd|chemin|place|allée"
     rf"|impasse|quai|route|cours|passage)[ ]+(?:(?:de|du|des|de la|d'|l')[ ]?)?"
@@ -159,7 +171,8 @@ _PLACE_TAIL = (
     r"(?![\w-]))?"
 )
 _ADDRESS = re.compile(
-    rf"(?<![\w/.-])(?:{_STREET_TOWN}|(?:{_STREET_EN}|{_STREET_DE_NL}|{_STREET_FR}){_PLACE_TAIL})"
+    rf"(?<![\w/.-])(?:{_STREET_TOWN}|(?:{_STREET_EN}|{_STREET_DE_NL}|{_STREET_FR}){_PLACE_TAIL}"
+    rf"|{_STREET_DE_NL_LOWER},?[ ]+{_POSTCODE}[ ]+{_CAPWORD})"
     r"(?![\w-])"
 )
 _HAS_DIGIT = re.compile(r"\d")
@@ -180,12 +193,13 @@ def address_spans(text: str) -> Iterator[Span]:
 
 
 # --- payment cards and IP addresses ----------------------------------------------------------
-_CARD = re.compile(r"(?<![\d.,+-])\d(?:[ -]?\d){12,18}(?![\d-]|[.,]\d)")
-# Issuer prefixes and lengths (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay).
+_CARD = re.compile(r"(?<![\d.,+-])\d(?:[ -]?\d){11,18}(?![\d-]|[.,]\d)")
+# Issuer prefixes and lengths (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, and
+# Maestro: 50, 56-69 and the old 0604, the one network with 12-digit numbers).
 _CARD_NETWORKS = re.compile(
     r"^(?:4\d{12}(?:\d{3}){0,2}|5[1-5]\d{14}|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)\d{12}"
-    r"|3[47]\d{13}|(?:2131|1800)\d{11}|(?:5[06-9]|6\d)\d{11,17}|6(?:011|5\d\d|4[4-9]\d)\d{12,15}|3(?:0[0-5]|[68]\d)\d{11}|35\d{14,17}"
-    r"|62\d{14,17})$"
+    r"|3[47]\d{13}|(?:2131|1800)\d{11}|(?:5[06-9]|6\d)\d{10,17}|0604\d{8,15}"
+    r"|6(?:011|5\d\d|4[4-9]\d)\d{12,15}|3(?:0[0-5]|[68]\d)\d{11}|35\d{14,17}|62\d{14,17})$"
 )
 _IPV4 = re.compile(
     r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import calendar
 import functools
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kura_stream.pii_detectors import Span
+from kura_stream.pii_detectors import STREET_TYPES, Span
 from kura_stream.stages.name_privacy import is_english_word, name_lists, never_names
 
 NAME = "[NAME]"
@@ -17,17 +18,39 @@ NAME = "[NAME]"
 _UPPER = "A-ZÀ-ÖØ-Þ"
 _LOWER = "a-zß-öø-ÿ"
 _CAP = re.compile(
-    rf"(?<![\w@#$/\\.-])[{_UPPER}][{_LOWER}]*(?:[{_UPPER}][{_LOWER}]+)?[{_LOWER}]"
-    rf"(?:['\u2019-][{_UPPER}]?[{_LOWER}]+)*(?![\w@])"
+    rf"(?<![\w@#$/\\.-])(?:[{_UPPER}]['\u2019](?=[{_UPPER}]))?[{_UPPER}][{_LOWER}]*"
+    rf"(?:[{_UPPER}][{_LOWER}]+)?[{_LOWER}](?:['\u2019-][{_UPPER}]?[{_LOWER}]+)*(?![\w@])"
 )
 """A capitalised word: "Fatima", "McDonald", "O'Brien", "Jean-Paul", "Fatima's"."""
+_PARTICLE = r"(?:van|von|de|der|den|du|da|di|del|della|dos|das|do|ter|ten|le|la|zu|bin|ibn|al)"
+_PARTICLE_TAIL = re.compile(rf"(?:[ ]{_PARTICLE}){{1,3}}[ ](?=[{_UPPER}])")
+"""What joins a name to more of it: "van der" (Lisanne van der Sande), "de", "bin"; only
+when a capitalised word follows: "Luc de" alone is no longer a name."""
+_SIGN_OFF = re.compile(
+    r"(?i)\b(?:regards|sincerely|best|best wishes|thanks|thank you|many thanks|cheers|yours"
+    r"|yours truly|faithfully|warmly|love|respectfully)[,.!]?[ \t]*\n?[ \t]*$"
+)
+"""Sign-offs: a line of capitalised words after one, and nothing else, is a signature."""
+_SIGNATURE_TAIL = re.compile(rf"{_PARTICLE_TAIL.pattern}|[ ](?:the|The)[ ](?=[{_UPPER}])")
+"""In a signature line, "the" joins too ("Mohammed The Elder")."""
+_STOP_SURNAME = re.compile(rf"[ ]([{_UPPER}][{_LOWER}]+)(?=[,;:!?)]|\.(?:\s|$)|[ \t]*(?:\n|$))")
+_PLACE_AFTER = re.compile(r",[ ]+([A-Z][A-Za-z]+(?:[ ][A-Z][a-z]+)?)\b")
+_ACRONYM_BEFORE = re.compile(r"\b[A-Z]{2,}[ ]$")
+_LINE_END = re.compile(r"[ \t]*[.!]?[ \t]*(?:\n|$)")
+_LOWER_NAME = re.compile(
+    r"(?i)\b(?:my|his|her|their) (?:full |first |last |sur)?name(?: is|'s|:)[ \t]+"
+    rf"(?-i:([{_LOWER}][{_LOWER}'-]+)(?:[ ]([{_LOWER}][{_LOWER}'-]+))?)"
+)
+"""A name written in lower case after "my name is" ("my name is john smith")."""
 _POSSESSIVE = re.compile("['\u2019]s$")
-_TITLE = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lady|Lord|Madam)\.?[ ]+)$")
+_TITLE = re.compile(
+    rf"(?:\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lady|Lord|Madam)\.?[ ]+(?:{_PARTICLE}[ ]+)*)$"
+)
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“(\[*>#•\n]|\n[ ]*[-+][ ]|[.!?][\"”')\]]*)[ \t]*$")
 _STRONG_CUE = re.compile(
     r"(?i)(?:\b(?:my|his|her|their|whose|customer'?s?|user'?s?|client'?s?) (?:full |first |last "
-    r"|sur)?name(?: is|'s| was|:)|\bnamed|\bdear|\bsigned|\b(?:regards|sincerely|best|thanks"
-    r"|cheers|yours),?[ ]*\n)[ \t]*$"
+    r"|sur)?name(?: is|'s| was|:)|\bnamed|\bdear|\bsign(?:ed)?(?: it| this| off)?(?: from| as| by)?"
+    r"|\b(?:regards|sincerely|best|thanks|cheers|yours),?[ ]*\n)[ \t]*$"
 )
 """Words after which a capitalised word that is no English word is a name ("Dear Xiomara")."""
 _WEAK_CUE = re.compile(
@@ -45,33 +68,21 @@ _GREETING_CUE = re.compile(
     r"|husband|friend|colleague|boss|brother|sister|mother|father)))[,:]?[ \t]+$"
 )
 """Cues after which a common name that is also a word ("Grace", "Will") is the name."""
+_PERSON_CUE = re.compile(
+    r"(?i)\b(?:my|our|his|her|their|your) (?:son|daughter|wife|husband|partner|friend|colleague"
+    r"|boss|manager|brother|sister|mother|father|mom|mum|dad|client|customer|tenant|landlord"
+    r"|neighbou?r|teacher|student|co-?worker|roommate|uncle|aunt|cousin|grandma|grandpa"
+    r"|grandmother|grandfather|boyfriend|girlfriend|fianc[ée]e?|employee|patient|child|kid"
+    r"|baby|nephew|niece|assistant|lawyer|doctor|dentist|agent),?[ \t]+$"
+)
+"""A person's role: the capitalised word after it that is no English word is their name
+("my colleague Arnaude"), on the name lists or not."""
 _PLACE_CUE = re.compile(r"(?i)\b(?:in|at|from|to|near|visit|visiting|around|of)[ \t]+$")
 _PLACE_HEADS = frozenset(
-    [
-        "san",
-        "santa",
-        "santo",
-        "são",
-        "los",
-        "las",
-        "el",
-        "la",
-        "le",
-        "saint",
-        "st",
-        "new",
-        "fort",
-        "port",
-        "mount",
-        "lake",
-        "north",
-        "south",
-        "east",
-        "west",
-        "upper",
-        "lower",
-        "greater",
-    ]
+    """
+san santa santo são los las el la le saint st new fort port mount lake north south east
+west upper lower greater
+""".split()  # noqa: SIM905
 )
 """First words of place names ("San Francisco", "Los Angeles"): such a run is no person."""
 
@@ -103,32 +114,10 @@ def places() -> frozenset[str]:
 
 
 _NOT_NAMES = frozenset(
-    [
-        "dear",
-        "hi",
-        "hello",
-        "hey",
-        "thanks",
-        "regards",
-        "sincerely",
-        "cheers",
-        "best",
-        "yours",
-        "kind",
-        "warm",
-        "mr",
-        "mrs",
-        "ms",
-        "miss",
-        "mx",
-        "dr",
-        "prof",
-        "sir",
-        "dame",
-        "lady",
-        "lord",
-        "madam",
-    ]
+    """
+dear hi hello hey thanks regards sincerely cheers best yours kind warm mr mrs ms miss mx
+dr prof sir dame lady lord madam
+""".split()  # noqa: SIM905
 )
 """Greetings, sign-offs and titles: they start a name's run of capitals, never belong to it."""
 
@@ -154,21 +143,48 @@ class _Word:
     common: bool  # a common first name or surname
     english: bool  # a lower-case dictionary word ("rose", "will")
     never: bool  # a month, weekday, language or place
+    place_type: bool = False  # "Park", "Lane", "College": ends a place's name
+
+
+_MORE_PLACE_TYPES = """
+bay island isle center centre college university school academy institute river beach city
+county district hall house market tower bridge castle airport museum church cathedral temple
+zoo theatre theater hospital stadium arena hotel restaurant cafe club lake canyon valley cave
+caves gallery library palace garden gardens bar pub
+"""
+
+
+@functools.cache
+def _place_types() -> frozenset[str]:
+    """Words that end a place's name: street types and kinds of building or landscape."""
+    return frozenset(STREET_TYPES | set(_MORE_PLACE_TYPES.split()))
+
+
+def _fold(word: str) -> str:
+    """The word without accents ("émilie" -> "emilie"): the lists spell some names so."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def _listed(part: str, names: frozenset[str]) -> bool:
+    return part in names or _fold(part) in names
 
 
 @functools.lru_cache(maxsize=65536)
 def _word(word: str) -> _Word:
     w = _POSSESSIVE.sub("", word).casefold()
     lists = name_lists()
-    parts = [p for p in re.split("[-'\u2019]", w) if p]
-    if len(parts) > 1 and not all(p in lists.first or p in lists.surnames for p in parts):
+    # One-letter parts ("o'brien", "d'angelo") are prefixes, not names to look up.
+    parts = [p for p in re.split("[-'\u2019]", w) if len(p) > 1]
+    if len(parts) > 1 and not all(
+        _listed(p, lists.first) or _listed(p, lists.surnames) for p in parts
+    ):
         parts = []  # "London-based", "Block-Section": a name's parts are all names
-    first = any(p in lists.first for p in parts)
-    surname = any(p in lists.surnames for p in parts) or "".join(parts) in lists.surnames
-    common = any(p in lists.common_first or p in lists.common_surnames for p in parts)
+    first = any(_listed(p, lists.first) for p in parts)
+    surname = any(_listed(p, lists.surnames) for p in parts) or "".join(parts) in lists.surnames
+    common = any(_listed(p, lists.common_first | lists.common_surnames) for p in parts)
     never = w in never_names() or w in places() or w in _ABBREVIATIONS
     english = not parts or all(is_english_word(p) for p in parts)
-    return _Word(first, surname, common, english, never)
+    return _Word(first, surname, common, english, never, w in _place_types())
 
 
 def _runs(text: str) -> Iterator[list[re.Match[str]]]:
@@ -185,34 +201,52 @@ def _runs(text: str) -> Iterator[list[re.Match[str]]]:
             yield run
             run = []
         run.append(m)
+        if _POSSESSIVE.search(m.group()):  # "Esther's Crown": a name ends at its 's
+            yield run
+            run = []
     if run:
         yield run
 
 
-def _is_full_name(words: list[_Word]) -> bool:
-    """A first name then surname(s): "Fatima Khan", "Frank Wells", not "Rose Garden"."""
+def _is_full_name(words: list[_Word], cued: bool = False) -> bool:
+    """A first name then surname(s): "Fatima Khan", "Frank Wells", not "Rose Garden".
+
+    A place or month that is also a first name needs a surname that is no word after it, or
+    a common one after a cue ("from Jordan Parker"); a run ending in a place's type ("Park",
+    "College") is a place.
+    """
     head, tail = words[0], words[-1]
-    if any(w.never for w in words) or not head.first:
-        return False
+    two = len(words) == 2
+    if not head.first or (
+        tail.place_type and not (two and tail.common and not head.english and not head.never)
+    ):
+        return False  # "Stanley Park", "Houston Community College"; but "Keith Hill"
+    if any(w.never for w in words[1:]) and not (two and not head.english):
+        return False  # "Maha Chemicals Asia"; but "Edward Davis" (Davis, Antarctica)
+    if head.never and not (tail.surname and (not tail.english or (cued and tail.common))):
+        return False  # "Stanley Brady", "June Craig"; not "Paris Street", "May Day"
     if not (tail.surname or not tail.english):
         return False
     if head.english and not head.common:
         return False
-    return not tail.english or tail.common
+    # A first name that is no word ("Debra") takes any surname after it ("Birch"); one that
+    # is ("Rose") only a surname that is no word or a common one ("Rose Smith").
+    return not tail.english or tail.common or (two and not head.english)
 
 
-def _cue_accepts(before: str, word: _Word) -> bool:
+def _cue(before: str, word: _Word) -> int:
+    """How surely the words before make `word` a name: 0 not, 1 a weak cue, 2 a strong one."""
     if not (word.first or word.surname or not word.english):
-        return False
+        return 0
+    if _PERSON_CUE.search(before):  # "my colleague Arnaude", not "our BOSS Model"
+        return 2 if word.first or not word.english else 0
     if _STRONG_CUE.search(before):
-        return not word.never or word.first
-    if not (word.first or word.surname):
-        return False
-    if _WEAK_CUE.search(before):
-        if word.never or (word.english and word.common):
-            return bool(_GREETING_CUE.search(before))
-        return not word.english and not _PLACE_CUE.search(before)
-    return False
+        return 2 if not word.never or word.first else 0
+    if not (word.first or word.surname) or not _WEAK_CUE.search(before):
+        return 0
+    if word.never or (word.english and word.common):
+        return 1 if _GREETING_CUE.search(before) else 0
+    return 1 if not word.english and not _PLACE_CUE.search(before) else 0
 
 
 def _lone(word: _Word) -> bool:
@@ -220,34 +254,118 @@ def _lone(word: _Word) -> bool:
     return word.first and not word.english and not word.never
 
 
+def _extend(text: str, end: int, tail: re.Pattern[str] = _PARTICLE_TAIL) -> int:
+    """Where a name ending at `end` really ends: "Lisanne| van der Sande" -> after "Sande".
+
+    A surname that is a stop word ("Joel May", "Beverley Lord") is taken when the phrase
+    ends after it: "Joel May, phone ...", not "ask Joel May I ...".
+    """
+    while (joint := tail.match(text, end)) and (cap := _CAP.match(text, joint.end())):
+        if cap.group().casefold() in _stop_words():
+            break
+        end = cap.end()
+    last = _STOP_SURNAME.match(text, end)
+    if last and last.group(1).casefold() in _stop_words() and _word(last.group(1)).surname:
+        end = last.end()
+    return end
+
+
+def _signature(text: str, start: int, end: int) -> int | None:
+    r"""The end of a signature: capitalised words filling a line after a sign-off ("Regards,").
+
+    "Thanks, Cord Bähr", "Regards,\nIndy van der Heyden": the whole line is the name when
+    one of its words is a name or no English word, and not all are places.
+    """
+    if not _SIGN_OFF.search(text, max(0, start - 40), start):
+        return None
+    end = _extend(text, end, _SIGNATURE_TAIL)
+    if not _LINE_END.match(text, end):
+        return None
+    words = [_word(m.group()) for m in _CAP.finditer(text, start, end)]
+    if all(w.never for w in words) or not any(w.first or not w.english for w in words):
+        return None
+    return end
+
+
+def _lower_case_spans(text: str) -> Iterator[Span]:
+    """Names written in lower case after "my name is": on the name lists, no stop word."""
+    stop = _stop_words()
+    for m in _LOWER_NAME.finditer(text):
+        first = _word(m.group(1))
+        if m.group(1) in stop or not (first.first or first.surname):
+            continue
+        end = m.end(1)
+        second = m.group(2)
+        if second and second not in stop and (_word(second).surname or _word(second).first):
+            end = m.end(2)
+        yield Span(m.start(1), end, NAME)
+
+
+def _is_place_at(text: str, start: int, end: int) -> bool:
+    """Whether the words around say place: "Dallas, Texas", "Austin, TX", "UT Austin"."""
+    after = _PLACE_AFTER.match(text, end)
+    if after and (after.group(1).isupper() or after.group(1).casefold() in places()):
+        return True
+    return bool(_ACRONYM_BEFORE.search(text, max(0, start - 8), start))
+
+
+def _run_spans(text: str, run: list[re.Match[str]]) -> Iterator[Span]:
+    """The names in one run of capitalised words (see `name_spans`)."""
+    start = run[0].start()
+    before = text[max(0, start - 40) : start]
+    if run[0].group().casefold() in _PLACE_HEADS:
+        return
+    words = [_word(m.group()) for m in run]
+    signed = _signature(text, start, run[-1].end())
+    if signed is not None:
+        yield Span(start, signed, NAME)
+        return
+    cued = any(c.search(before) for c in (_STRONG_CUE, _PERSON_CUE, _WEAK_CUE))
+    if _TITLE.search(before) or (len(run) > 1 and _is_full_name(words, cued)):
+        yield Span(start, _extend(text, run[-1].end()), NAME)
+        return
+    at_start = bool(_SENTENCE_START.search(before))
+    if cue := _cue(before, words[0]):
+        end = 1  # after a strong cue ("my colleague Victoire Bigot") any capitalised word
+        while end < len(run) and (
+            words[end].surname or not words[end].english or (cue == 2 and not words[end].never)
+        ):
+            end += 1
+        yield Span(start, _extend(text, run[end - 1].end()), NAME)
+        run, words = run[end:], words[end:]
+        at_start = False
+    if not run:
+        return
+    place = _PLACE_CUE.search(text, max(0, run[0].start() - 12), run[0].start()) or _is_place_at(
+        text, run[0].start(), run[-1].end()
+    )
+    for i, (m, word) in enumerate(zip(run, words, strict=True)):
+        if (i == 0 and at_start) or not _lone(word):
+            continue
+        end = _extend(text, m.end())
+        if place and end == m.end():
+            continue  # "in Austin", "from Dallas": a place as often as a person
+        yield Span(m.start(), end, NAME)
+
+
 def name_spans(text: str) -> Iterator[Span]:
-    """Personal names: one [NAME] span per run of name words.
+    r"""Personal names: one [NAME] span per run of name words.
 
     A run of capitalised words is a name when a title precedes it ("Dr. Okafor"), when it
     reads as a first name and a surname ("Fatima Khan"; both may be words when both are
     common names: "Frank Wells"), when a cue precedes it ("my name is", "Dear", "my son",
-    "asked") and its first word is on the name lists, or, mid-sentence, when a word is a
-    first name that is no English word and no place ("I asked Bartholomew").
+    "asked") and its first word is on the name lists (after a person's role, "my colleague",
+    any word that is no English word), when it fills the line after a sign-off ("Regards,\n
+    Indy van der Heyden"), or, mid-sentence, when a word is a first name that is no English
+    word and no place ("I asked Bartholomew"). Surname particles ("van der", "de") join the
+    words around them; a name in lower case counts after "my name is" ("my name is john").
+    Names are looked up with and without accents ("Émilie").
     """
+    yield from _lower_case_spans(text)
+    covered = 0
     for run in _runs(text):
-        start = run[0].start()
-        before = text[max(0, start - 40) : start]
-        if run[0].group().casefold() in _PLACE_HEADS:
-            continue
-        words = [_word(m.group()) for m in run]
-        if _TITLE.search(before) or (len(run) > 1 and _is_full_name(words)):
-            yield Span(start, run[-1].end(), NAME)
-            continue
-        at_start = bool(_SENTENCE_START.search(before))
-        if _cue_accepts(before, words[0]):
-            end = 1
-            while end < len(run) and (words[end].surname or not words[end].english):
-                end += 1
-            yield Span(start, run[end - 1].end(), NAME)
-            run, words = run[end:], words[end:]
-            at_start = False
-        if not run or _PLACE_CUE.search(text, max(0, run[0].start() - 12), run[0].start()):
-            continue  # "in Austin", "from Dallas": a place as often as a person
-        for i, (m, word) in enumerate(zip(run, words, strict=True)):
-            if not (i == 0 and at_start) and _lone(word):
-                yield Span(m.start(), m.end(), NAME)
+        if run[0].start() < covered:
+            continue  # taken by the name before it ("van der Sande" after "Lisanne")
+        for span in _run_spans(text, run):
+            covered = max(covered, span.end)
+            yield span

@@ -43,9 +43,11 @@ def _first_names() -> tuple[frozenset[str], frozenset[str]]:
     every: set[str] = set()
     common: set[str] = set()
     for line in text.splitlines():
-        if not line or line[0] in "#=" or "+" in line[3:30]:
+        # Column 30 marks names with umlauts, listed twice: "+" the copy to skip, "-" the
+        # one to read (it is no part of the name: reading it in dropped "Günter", "Gönül").
+        if not line or line[0] in "#=" or line[29:30] == "+":
             continue
-        name = line[3:30].strip().casefold()
+        name = line[3:29].strip().casefold()
         if not name.isalpha():
             continue
         every.add(name)
