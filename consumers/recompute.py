@@ -161,14 +161,12 @@ async def rename(rt: Runtime, cluster_id: str, name: str) -> ClusterEvent | None
         found = rt.store.get_clusters([cluster_id])
         if not found:
             return None
-        payload = {
-            **found[0].payload,
-            "name": name,
-            "named_count": found[0].payload.get("count"),
-            "namer": "manual",  # not upgraded to an LLM name like an offline one
-        }
+        meta = found[0].meta.model_copy(
+            # namer manual: not upgraded to an LLM name like an offline one
+            update={"name": name, "named_count": found[0].meta.count, "namer": "manual"}
+        )
         rt.store.upsert_clusters(
-            [ClusterPoint(cluster_id=cluster_id, centroid=found[0].centroid, payload=payload)]
+            [ClusterPoint(cluster_id=cluster_id, centroid=found[0].centroid, meta=meta)]
         )
     return ClusterEvent(kind=ClusterEventKind.RENAMED, cluster_id=cluster_id, name=name)
 

@@ -40,7 +40,7 @@ class Embedder(Protocol):
 
 @runtime_checkable
 class ClusterStore(Protocol):
-    """Holds conversations (vector + payload) and clusters (centroid + payload).
+    """Holds conversations (vector + payload) and clusters (centroid + ClusterMeta).
 
     Writes are idempotent by key (chat_id, cluster_id): writing the same key twice keeps one
     record, the latest. A write returns only once it is durable for that implementation.

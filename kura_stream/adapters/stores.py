@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kura_stream.protocols import ClusterStore
-from kura_stream.records import ClusterPoint, ConversationPoint, Vector
+from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint, Vector
 from kura_stream.settings import StoreSettings
 
 logger = logging.getLogger(__name__)
@@ -114,6 +114,19 @@ def json_payload(payload: Mapping[str, Any], what: str) -> dict[str, Any]:
     return result
 
 
+def meta_payload(meta: ClusterMeta) -> dict[str, Any]:
+    """A cluster's metadata as the JSON payload every store keeps (the one way in)."""
+    return meta.model_dump(mode="json")
+
+
+def cluster_meta(payload: Mapping[str, Any]) -> ClusterMeta:
+    """A cluster's metadata from its stored payload (the one way out).
+
+    Payloads of older versions load: unknown keys are ignored, missing ones defaulted.
+    """
+    return ClusterMeta.model_validate(payload)
+
+
 def _user_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     text = payload.get(PAYLOAD_FIELD)
     if text is not None:
@@ -138,10 +151,13 @@ def encode_conversation(
 
 
 def encode_cluster(point: ClusterPoint, dim: int) -> tuple[str, list[float], dict[str, Any]]:
-    """Point id, unit centroid and engine payload of a cluster (user payload nested)."""
+    """Point id, unit centroid and engine payload of a cluster (its meta as JSON text)."""
     what = f"cluster {point.cluster_id!r}"
     vector = check_vector(point.centroid, dim, what)
-    payload = {"cluster_id": point.cluster_id, PAYLOAD_FIELD: payload_text(point.payload, what)}
+    payload = {
+        "cluster_id": point.cluster_id,
+        PAYLOAD_FIELD: payload_text(meta_payload(point.meta), what),
+    }
     return point_id(point.cluster_id), vector.tolist(), payload
 
 
@@ -160,7 +176,7 @@ def decode_cluster(payload: Mapping[str, Any], vector: Any) -> ClusterPoint:
     return ClusterPoint(
         cluster_id=str(payload["cluster_id"]),
         centroid=np.asarray(vector, dtype=np.float32),
-        payload=_user_payload(payload),
+        meta=cluster_meta(_user_payload(payload)),
     )
 
 

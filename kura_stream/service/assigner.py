@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from kura_stream.privacy import is_shown
 from kura_stream.protocols import ClusterStore
-from kura_stream.records import ClusterPoint, ConversationPoint, Vector
+from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint, Vector
 from kura_stream.stages.assign import AssignParams, ClusterState, assign, rehome_outliers
 from kura_stream.types import Assignment, ClusterEvent, ClusterEventKind, EmbeddedConversation
 
@@ -141,9 +142,7 @@ class Assigner:
         self.state = ClusterState.rebuild(store.dim, members, params=params)
         self.duplicates_stored = members.duplicates
         """Duplicates recorded in the store when it was opened (the counter survives restarts)."""
-        self.meta: dict[str, dict[str, Any]] = {
-            c.cluster_id: dict(c.payload) for c in store.list_clusters()
-        }
+        self.meta: dict[str, ClusterMeta] = {c.cluster_id: c.meta for c in store.list_clusters()}
         # A crash between writing a batch's conversations and its clusters leaves clusters
         # with members but no record: recreate them, and announce them as created.
         unrecorded = {cid for cid in self.state.ids if cid not in self.meta}
@@ -169,7 +168,7 @@ class Assigner:
         self.state = ClusterState.rebuild(
             self.store.dim, StoredMembers(self.store), params=self.params
         )
-        self.meta = {c.cluster_id: dict(c.payload) for c in self.store.list_clusters()}
+        self.meta = {c.cluster_id: c.meta for c in self.store.list_clusters()}
         self.state, rehomed = rehome_outliers(self.state, params=self.params)
         batch = AssignBatch(assignments=rehomed)
         if rehomed:
@@ -221,7 +220,7 @@ class Assigner:
             self.state = ClusterState.rebuild(
                 self.store.dim, StoredMembers(self.store), params=self.params
             )
-            self.meta = {c.cluster_id: dict(c.payload) for c in self.store.list_clusters()}
+            self.meta = {c.cluster_id: c.meta for c in self.store.list_clusters()}
             raise
         self.pending_events = []
         return batch
@@ -371,34 +370,24 @@ class Assigner:
         points: list[ClusterPoint] = []
         # Names and map positions are written by other consumers: start from what is stored.
         for stored in self.store.get_clusters(list(cluster_ids)):
-            self.meta[stored.cluster_id] = dict(stored.payload)
+            self.meta[stored.cluster_id] = stored.meta
         for cluster_id in cluster_ids:
             row = self.state.index_of(cluster_id)
             count = int(self.state.counts[row])
-            meta = self.meta.setdefault(
-                cluster_id,
-                {"name": "", "description": "", "slug": "", "level": 0, "parent_id": None,
-                 "x": 0.0, "y": 0.0, "named_count": 0, "announced_count": 0,
-                 "created_at": datetime.now(UTC).isoformat()},
-            )  # fmt: skip
-            meta["count"] = count
+            before = self.meta.get(cluster_id) or ClusterMeta(created_at=datetime.now(UTC))
+            meta = before.model_copy(update={"count": count})
+            kind = None
             if cluster_id in born:
-                events.append(
-                    ClusterEvent(kind=ClusterEventKind.CREATED, cluster_id=cluster_id, count=count)
-                )
-                meta["announced_count"] = count
-            elif count >= max(2 * int(meta.get("announced_count") or 0), self.min_size_shown):
-                events.append(
-                    ClusterEvent(kind=ClusterEventKind.GROWN, cluster_id=cluster_id, count=count)
-                )
-                meta["announced_count"] = count
-            points.append(
-                ClusterPoint(
-                    cluster_id=cluster_id,
-                    centroid=self.state.centroids[row],
-                    payload=meta,
-                )
-            )
+                kind = ClusterEventKind.CREATED
+            elif count >= 2 * meta.announced_count and is_shown(
+                meta.cluster(cluster_id), self.min_size_shown
+            ):
+                kind = ClusterEventKind.GROWN
+            if kind is not None:
+                events.append(ClusterEvent(kind=kind, cluster_id=cluster_id, count=count))
+                meta = meta.model_copy(update={"announced_count": count})
+            self.meta[cluster_id] = meta
+            points.append(ClusterPoint(cluster_id, self.state.centroids[row], meta))
         if points:
             self.store.upsert_clusters(points)
         return events

@@ -10,11 +10,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kura_stream.export import CLUSTER_FIELDS, ExportPaths, export_batch
+from kura_stream.export import ExportPaths, export_batch
 from kura_stream.protocols import ClusterStore
 from kura_stream.records import ConversationPoint
-from kura_stream.service.read_model import cluster_view
-from kura_stream.types import Cluster, Conversation, Summary
+from kura_stream.types import Conversation, Summary
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +51,7 @@ def export_store(store: ClusterStore, dest: Path, *, min_size_shown: int) -> Exp
     the store kept them (bounded at ingest); one stored before messages were kept has none,
     and the export report counts them.
     """
-    clusters = [
-        Cluster.model_validate(
-            cluster_view(c, min_size_shown=0).model_dump(include=set(CLUSTER_FIELDS))
-        )
-        for c in store.list_clusters()
-    ]
+    clusters = [c.meta.cluster(c.cluster_id) for c in store.list_clusters()]
     assignments: dict[str, str | None] = {}
     summaries: list[Summary] = []
     conversations: list[Conversation] = []

@@ -1,7 +1,7 @@
 """Name live clusters: new ones, those that doubled, and (names-only LLM) offline-named ones.
 
-The store's cluster payload says who gave the current name (`namer`: offline, llm or manual),
-so an LLM name is given once and then only when the cluster doubles, and a namer that failed
+A stored cluster's meta says who gave the current name (`namer`: offline, llm or manual), so
+an LLM name is given once and then only when the cluster doubles, and a namer that failed
 (`naming_failed_count`) is tried again only once the cluster has doubled since.
 """
 
@@ -9,24 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 
+from kura_stream.privacy import is_shown
 from kura_stream.protocols import ClusterNamer, ClusterStore
-from kura_stream.records import ClusterPoint, ConversationPoint
-from kura_stream.types import ClusterEvent, ClusterEventKind, Summary
+from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint, NamerKind
+from kura_stream.stages.name import MAX_CONTRAST, MAX_MEMBERS
+from kura_stream.types import ClusterEvent, ClusterEventKind, ClusterLabel, Summary
 
 logger = logging.getLogger(__name__)
 
-MAX_MEMBERS = 50
-MAX_CONTRAST = 50
 CONTRAST_CLUSTERS = 5
+"""The live namer's contrast comes from the members of this many nearest clusters."""
 
-NamerKind = Literal["offline", "llm", "manual"]
-"""Who gave a cluster its current name; stored in the payload under NAMER_KEY."""
 NAMER_KEY = "namer"
-FAILED_KEY = "naming_failed_count"
-"""Payload key: the cluster's count when a namer last failed on it."""
+"""Key of the namer's kind in a renamed event's detail."""
 
 Publish = Callable[[list[ClusterEvent]], Awaitable[None]]
 """Sends renamed events on (the name consumer: to the cluster-events topic)."""
@@ -40,12 +38,8 @@ def namer_kind(namer: ClusterNamer) -> NamerKind:
     return "llm" if namer.name.startswith("llm:") else "offline"
 
 
-def _int(payload: Mapping[str, object], key: str) -> int:
-    return int(str(payload.get(key) or 0))
-
-
 def naming_due(
-    payload: Mapping[str, object],
+    meta: ClusterMeta,
     *,
     min_size_shown: int,
     kind: NamerKind = "offline",
@@ -58,48 +52,53 @@ def naming_due(
     or doubled since it was last named.
 
     Args:
-        payload: The cluster's stored payload.
+        meta: The cluster as stored.
         min_size_shown: Clusters smaller than this are never named.
         kind: The namer's kind (see namer_kind).
         only_unnamed: Due only if the cluster has no name at all.
     """
-    count = _int(payload, "count")
-    if count < min_size_shown:
+    count = meta.count
+    if not is_shown(meta.cluster(""), min_size_shown):
         return False
-    failed = _int(payload, FAILED_KEY)
+    failed = meta.naming_failed_count
     if failed and count < 2 * failed:
         return False
-    if not payload.get("name"):
+    if not meta.name:
         return True
     if only_unnamed:
         return False
-    if kind == "llm" and payload.get(NAMER_KEY, "offline") == "offline":
+    if kind == "llm" and (meta.namer or "offline") == "offline":
         return True
-    return count >= 2 * _int(payload, "named_count")
+    return count >= 2 * meta.named_count
 
 
 def settle_name(
-    payload: dict[str, Any], stored: Mapping[str, Any], *, named: bool, by: NamerKind
-) -> None:
-    """The name fields of a base cluster a recompute writes, in its new payload.
+    meta: ClusterMeta, stored: ClusterMeta | None, *, named: bool, by: NamerKind
+) -> ClusterMeta:
+    """The name fields of a base cluster a recompute writes, settled in its new meta.
 
     A cluster the recompute named records its namer; any other keeps its name as stored now,
     not at the snapshot: a name given while the recompute ran (an LLM name landing in the
     background, a rename by hand) is never overwritten by an offline one.
 
     Args:
-        payload: The payload being written (count already set); changed in place.
-        stored: The cluster's payload in the store now ({} if new).
+        meta: The meta being written (count already set).
+        stored: The cluster's meta in the store now (None if new).
         named: Whether the recompute named the cluster.
         by: The kind of the recompute's namer.
+
+    Returns:
+        meta with its name fields settled.
     """
-    fresh = stored.get(NAMER_KEY) in ("llm", "manual") and by != "llm"
+    fresh = stored is not None and stored.namer in ("llm", "manual") and by != "llm"
     if named and not fresh:
-        payload.update({NAMER_KEY: by, "named_count": payload["count"]})
-        payload.pop(FAILED_KEY, None)
-    elif stored.get("name"):
-        keys = ("name", "description", "slug", NAMER_KEY, "named_count")
-        payload.update({k: stored[k] for k in keys if k in stored})
+        return meta.model_copy(
+            update={"namer": by, "named_count": meta.count, "naming_failed_count": 0}
+        )
+    if stored is not None and stored.name:
+        keys = ("name", "description", "slug", "namer", "named_count")
+        return meta.model_copy(update={k: getattr(stored, k) for k in keys})
+    return meta
 
 
 def clusters_to_name(events: Iterable[ClusterEvent], *, after_recompute: bool) -> list[str]:
@@ -134,7 +133,7 @@ def _summaries(points: Iterable[ConversationPoint]) -> list[Summary]:
 
 
 def _sample(store: ClusterStore, cluster: ClusterPoint) -> tuple[list[Summary], list[Summary]]:
-    """Up to 50 members and 50 members of the nearest other clusters (Clio's contrast)."""
+    """Up to MAX_MEMBERS members and MAX_CONTRAST of the nearest other clusters' (Clio's)."""
     members = _summaries(store.conversations_in_cluster(cluster.cluster_id, MAX_MEMBERS))
     contrast: list[Summary] = []
     per = MAX_CONTRAST // CONTRAST_CLUSTERS
@@ -165,7 +164,7 @@ async def name_if_due(
     found = store.get_clusters([cluster_id])
     kind = namer_kind(namer)
     if not found or not naming_due(
-        found[0].payload, min_size_shown=min_size_shown, kind=kind, only_unnamed=only_unnamed
+        found[0].meta, min_size_shown=min_size_shown, kind=kind, only_unnamed=only_unnamed
     ):
         return None
     members, contrast = _sample(store, found[0])
@@ -173,61 +172,70 @@ async def name_if_due(
         label = await namer.label(members, contrast)
     except Exception as err:  # a failing namer must not stop the stream nor loop on a cluster
         logger.warning("naming cluster %s with %s failed: %r", cluster_id, namer.name, err)
-        await _update(store, cluster_id, write_lock, lambda p: {FAILED_KEY: _int(p, "count")})
+        await _update(store, cluster_id, write_lock, _failed)
         return None
-    was_manual = found[0].payload.get(NAMER_KEY) == "manual"
-
-    def named(payload: dict[str, object]) -> dict[str, object] | None:
-        if payload.get(NAMER_KEY) == "manual" and not was_manual:
-            return None  # a person renamed it meanwhile: theirs wins
-        return {
-            "name": label.name,
-            "description": label.description,
-            "slug": label.slug,
-            "named_count": _int(payload, "count"),
-            NAMER_KEY: kind,
-            FAILED_KEY: None,
-        }
-
-    payload = await _update(store, cluster_id, write_lock, named)
-    if payload is None:
+    named = _named(label, kind, was_manual=found[0].meta.namer == "manual")
+    meta = await _update(store, cluster_id, write_lock, named)
+    if meta is None:
         return None
     logger.info("named cluster %s (%s): %s", cluster_id, kind, label.name)
     return ClusterEvent(
         kind=ClusterEventKind.RENAMED,
         cluster_id=cluster_id,
-        count=_int(payload, "count"),
+        count=meta.count,
         name=label.name,
         detail={NAMER_KEY: kind},
     )
+
+
+def _failed(meta: ClusterMeta) -> ClusterMeta:
+    """Records that a namer failed at the cluster's size now."""
+    return meta.model_copy(update={"naming_failed_count": meta.count})
+
+
+def _named(
+    label: ClusterLabel, kind: NamerKind, *, was_manual: bool
+) -> Callable[[ClusterMeta], ClusterMeta | None]:
+    """The change that stores a label; None where a person renamed the cluster meanwhile."""
+
+    def change(meta: ClusterMeta) -> ClusterMeta | None:
+        if meta.namer == "manual" and not was_manual:
+            return None  # theirs wins
+        return meta.model_copy(
+            update={
+                "name": label.name,
+                "description": label.description,
+                "slug": label.slug,
+                "named_count": meta.count,
+                "namer": kind,
+                "naming_failed_count": 0,
+            }
+        )
+
+    return change
 
 
 async def _update(
     store: ClusterStore,
     cluster_id: str,
     write_lock: asyncio.Lock,
-    change: Callable[[dict[str, object]], dict[str, object] | None],
-) -> dict[str, object] | None:
-    """Apply change to the cluster's current payload under the lock; None values are removed.
+    change: Callable[[ClusterMeta], ClusterMeta | None],
+) -> ClusterMeta | None:
+    """Apply change to the cluster's current meta under the lock.
 
     Returns:
-        The payload written, or None if the cluster is gone (merged away by a recompute
+        The meta written, or None if the cluster is gone (merged away by a recompute
         meanwhile) or change returned None.
     """
     async with write_lock:
         current = store.get_clusters([cluster_id])
         if not current:
             return None
-        payload = dict(current[0].payload)
-        update = change(payload)
-        if update is None:
+        meta = change(current[0].meta)
+        if meta is None:
             return None
-        payload.update(update)
-        payload = {k: v for k, v in payload.items() if v is not None or k not in update}
-        store.upsert_clusters(
-            [ClusterPoint(cluster_id=cluster_id, centroid=current[0].centroid, payload=payload)]
-        )
-    return payload
+        store.upsert_clusters([replace(current[0], meta=meta)])
+    return meta
 
 
 async def name_due_clusters(
@@ -274,7 +282,7 @@ async def name_due_clusters(
         await publish(list(events))
     if background_namer is None:
         return events
-    counts = {c.cluster_id: _int(c.payload, "count") for c in store.get_clusters(cluster_ids)}
+    counts = {c.cluster_id: c.meta.count for c in store.get_clusters(cluster_ids)}
     for cid in sorted((c for c in cluster_ids if c in counts), key=lambda c: -counts[c]):
         event = await name_if_due(
             store, cid, namer=background_namer, min_size_shown=min_size_shown, write_lock=write_lock

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import deque
 
+from kura_stream.privacy import is_shown
 from kura_stream.records import ClusterPoint
 from kura_stream.service.api_models import (
     ClusterDetail,
@@ -23,23 +24,23 @@ def cluster_view(
     point: ClusterPoint, *, min_size_shown: int, history: tuple[int, ...] = ()
 ) -> ClusterView:
     """A stored cluster as the API shows it; small clusters lose their name (Clio's floor)."""
-    p = point.payload
-    count = int(p.get("count") or 0)
-    visible = count >= min_size_shown
+    meta = point.meta
+    cluster = meta.cluster(point.cluster_id)
+    visible = is_shown(cluster, min_size_shown)
     return ClusterView(
-        id=point.cluster_id,
-        name=str(p.get("name") or "") if visible else "",
-        description=str(p.get("description") or "") if visible else "",
-        slug=str(p.get("slug") or "") if visible else "",
-        count=count,
-        parent_id=p.get("parent_id"),
-        level=int(p.get("level") or 0),
-        x=float(p.get("x") or 0.0),
-        y=float(p.get("y") or 0.0),
-        created_at=p.get("created_at"),
+        id=cluster.id,
+        name=cluster.name if visible else "",
+        description=cluster.description if visible else "",
+        slug=cluster.slug if visible else "",
+        count=cluster.count,
+        parent_id=cluster.parent_id,
+        level=cluster.level,
+        x=cluster.x,
+        y=cluster.y,
+        created_at=meta.created_at,
         history=history,
         visible=visible,
-        named_by=str(p["namer"]) if p.get("namer") and p.get("name") else None,
+        named_by=meta.namer if meta.namer and meta.name else None,
     )
 
 
@@ -84,7 +85,7 @@ def cluster_detail(rt: Runtime, cluster_id: str, *, sample: int = 5) -> ClusterD
     if not found:
         raise KeyError(cluster_id)
     all_clusters = rt.store.list_clusters()
-    children = tuple(c.cluster_id for c in all_clusters if c.payload.get("parent_id") == cluster_id)
+    children = tuple(c.cluster_id for c in all_clusters if c.meta.parent_id == cluster_id)
     shown = rt.settings.clustering.min_cluster_size_shown
     view = cluster_view(found[0], min_size_shown=shown)
     summaries: list[Summary] = []
@@ -103,15 +104,12 @@ def cluster_detail(rt: Runtime, cluster_id: str, *, sample: int = 5) -> ClusterD
 def _base_descendants(cluster_id: str, all_clusters: list[ClusterPoint]) -> list[str]:
     by_parent: dict[str, list[ClusterPoint]] = {}
     for c in all_clusters:
-        parent = c.payload.get("parent_id")
-        if isinstance(parent, str):
-            by_parent.setdefault(parent, []).append(c)
+        if c.meta.parent_id is not None:
+            by_parent.setdefault(c.meta.parent_id, []).append(c)
     out, stack = [], [cluster_id]
     while stack:
-        for child in sorted(
-            by_parent.get(stack.pop(), []), key=lambda c: -int(c.payload.get("count") or 0)
-        ):
-            if int(child.payload.get("level") or 0) == 0:
+        for child in sorted(by_parent.get(stack.pop(), []), key=lambda c: -c.meta.count):
+            if child.meta.level == 0:
                 out.append(child.cluster_id)
             else:
                 stack.append(child.cluster_id)
@@ -121,9 +119,7 @@ def _base_descendants(cluster_id: str, all_clusters: list[ClusterPoint]) -> list
 def sample_history(rt: Runtime) -> None:
     """Record every cluster's count once (called on a timer, for the growth sparklines)."""
     for c in rt.store.list_clusters():
-        rt.history.setdefault(c.cluster_id, deque(maxlen=HISTORY_POINTS)).append(
-            int(c.payload.get("count") or 0)
-        )
+        rt.history.setdefault(c.cluster_id, deque(maxlen=HISTORY_POINTS)).append(c.meta.count)
 
 
 def new_request_id() -> str:

@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from kura_stream.protocols import ClusterNamer, ClusterStore, ParentNamer
-from kura_stream.records import ClusterPoint, ConversationPoint
+from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint, NamerKind
 from kura_stream.service.matching import Matching, match_clusters
-from kura_stream.service.naming import NamerKind, namer_kind, settle_name
+from kura_stream.service.naming import namer_kind, settle_name
 from kura_stream.stages.choose_k import MIN_CLUSTERS, PER_CLUSTER, base_k
 from kura_stream.stages.cluster import normalise
 from kura_stream.stages.hierarchy import Embed, build_hierarchy
@@ -36,6 +36,9 @@ from kura_stream.types import (
 )
 
 logger = logging.getLogger(__name__)
+
+CLUSTER_META_FIELDS = ("name", "description", "slug", "count", "parent_id", "level", "x", "y")
+"""The fields a recompute's Cluster gives a stored cluster's meta."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ async def plan_recompute(
     mark("snapshot")
     old = {p.chat_id: p.cluster_id for p in points}
     stored = {c.cluster_id: c for c in store.list_clusters()}
-    base_old = {cid: c for cid, c in stored.items() if int(c.payload.get("level") or 0) == 0}
+    base_old = {cid: c for cid, c in stored.items() if c.meta.level == 0}
     if params.k is None:
         k = await asyncio.to_thread(
             base_k,
@@ -162,7 +165,7 @@ async def plan_recompute(
         k = params.k
     k = max(1, min(k, len(points)))
     # Largest first: when k is below the current number, the small ones are the ones merged.
-    by_size = sorted(base_old.values(), key=lambda c: -int(c.payload.get("count") or 0))
+    by_size = sorted(base_old.values(), key=lambda c: -c.meta.count)
     labels_array = await asyncio.to_thread(
         recluster,
         vectors,
@@ -190,9 +193,9 @@ async def plan_recompute(
     # A cluster that keeps its id keeps its name, unless that name is the fallback: a cluster
     # named "Miscellaneous requests" when it was small gets another look with its new members.
     keep_names = {
-        cid: base_old[cid].payload
+        cid: base_old[cid].meta
         for cid in members
-        if cid in base_old and base_old[cid].payload.get("name") not in (None, "", FALLBACK_NAME)
+        if cid in base_old and base_old[cid].meta.name not in ("", FALLBACK_NAME)
     }
     to_name = [g for g in groups if g.cluster_id not in keep_names]
     named = await name_clusters(to_name, namer=namer, seed=params.seed) if to_name else []
@@ -203,12 +206,8 @@ async def plan_recompute(
         centre = normalise(g.vectors.mean(axis=0, keepdims=True))[0]
         centroids[g.cluster_id] = centre
         if g.cluster_id in keep_names:
-            p = keep_names[g.cluster_id]
-            name, description, slug = (
-                str(p["name"]),
-                str(p.get("description", "")),
-                str(p.get("slug", "")),
-            )
+            kept = keep_names[g.cluster_id]
+            name, description, slug = kept.name, kept.description, kept.slug
         else:
             label = labels_by_id[g.cluster_id]
             name, description, slug = label.name, label.description, label.slug
@@ -349,26 +348,37 @@ def apply_recompute(store: ClusterStore, plan: RecomputePlan) -> int:
                 )
     for start in range(0, len(changed), 2000):
         store.upsert_conversations(changed[start : start + 2000])
-    previous = {c.cluster_id: dict(c.payload) for c in store.list_clusters()}
+    previous = {c.cluster_id: c.meta for c in store.list_clusters()}
     records = []
     for c in plan.clusters:
-        payload: dict[str, Any] = {
-            **previous.get(c.id, {}),
-            **c.model_dump(mode="json", exclude={"id"}),
-        }
-        if c.level == 0:
-            payload["count"] = counts.get(c.id, 0)
-            payload.setdefault("named_count", payload["count"])
-            payload.setdefault("announced_count", payload["count"])
-            settle_name(payload, previous.get(c.id, {}), named=c.id in plan.named, by=plan.namer)
+        meta = _applied_meta(c, previous.get(c.id), counts.get(c.id, 0), plan)
         centroid = plan.base_centroids.get(c.id)
         if centroid is None:
             centroid = _meta_centroid(c.id, plan)
-        records.append(ClusterPoint(cluster_id=c.id, centroid=centroid, payload=payload))
+        records.append(ClusterPoint(cluster_id=c.id, centroid=centroid, meta=meta))
     store.upsert_clusters(records)
     stale = [cid for cid in previous if cid not in {c.id for c in plan.clusters}]
     store.delete_clusters(stale)
     return late  # fmt: skip
+
+
+def _applied_meta(
+    cluster: Cluster, stored: ClusterMeta | None, count: int, plan: RecomputePlan
+) -> ClusterMeta:
+    """A cluster's meta as a recompute writes it: the plan's fields over what is stored.
+
+    A base cluster counts the members the apply placed in it; one new to the store starts
+    named and announced at that count.
+    """
+    fields = {k: getattr(cluster, k) for k in CLUSTER_META_FIELDS}
+    meta = (stored or ClusterMeta()).model_copy(update=fields)
+    if cluster.level != 0:
+        return meta
+    update: dict[str, int] = {"count": count}
+    if stored is None:
+        update |= {"named_count": count, "announced_count": count}
+    meta = meta.model_copy(update=update)
+    return settle_name(meta, stored, named=cluster.id in plan.named, by=plan.namer)
 
 
 def _meta_centroid(cluster_id: str, plan: RecomputePlan) -> npt.NDArray[np.float32]:

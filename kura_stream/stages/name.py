@@ -17,6 +17,11 @@ from kura_stream.types import Cluster, ClusterLabel, Summary
 
 logger = logging.getLogger(__name__)
 
+MAX_MEMBERS = 50
+"""Members a namer sees of one cluster at most (Clio: 50), in batch and in the stream."""
+MAX_CONTRAST = 50
+"""Nearest non-members a namer sees at most (Clio: 50), in batch and in the stream."""
+
 
 @dataclass(frozen=True, eq=False)
 class ClusterGroup:
@@ -121,8 +126,8 @@ def _top(scores: npt.NDArray[np.float32], n: int) -> npt.NDArray[np.intp]:
 def sample_for_naming(
     groups: Sequence[ClusterGroup],
     *,
-    max_members: int = 50,
-    max_contrast: int = 50,
+    max_members: int = MAX_MEMBERS,
+    max_contrast: int = MAX_CONTRAST,
     seed: int = 0,
     contrast_groups: int = 10,
 ) -> list[NamingSample]:
@@ -228,8 +233,8 @@ async def name_clusters(
     groups: Sequence[ClusterGroup],
     *,
     namer: ClusterNamer,
-    max_members: int = 50,
-    max_contrast: int = 50,
+    max_members: int = MAX_MEMBERS,
+    max_contrast: int = MAX_CONTRAST,
     concurrency: int = 4,
     seed: int = 0,
     fallback: ClusterNamer | None = None,

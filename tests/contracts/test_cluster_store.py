@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from kura_stream.adapters.edge_store import EdgeClusterStore
 from kura_stream.adapters.qdrant_store import QdrantClusterStore
 from kura_stream.adapters.stores import StoreClosedError
 from kura_stream.protocols import ClusterStore
-from kura_stream.records import ClusterPoint, ConversationPoint
+from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint
 from tests.fakes.memory_store import MemoryClusterStore
 
 DIM = 16
@@ -177,16 +178,34 @@ def test_search_filtered_by_cluster(store: ClusterStore) -> None:
     assert store.search_conversations(points[0].vector, limit=5, cluster_id="none") == []
 
 
+RENAMED = ClusterMeta(
+    name="Wie koche ich Reis? ☃",
+    description="d",
+    slug="s",
+    count=2**53 + 1,
+    parent_id="k0",
+    level=1,
+    x=1.5,
+    y=-0.25,
+    created_at=datetime(2025, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC),
+    named_count=3,
+    announced_count=4,
+    namer="manual",
+    naming_failed_count=5,
+)
+"""Every field of a cluster's meta set, unicode and a count past float precision included."""
+
+
 def test_clusters_crud_and_search(store: ClusterStore) -> None:
     cents = units(8, seed=3)
     store.upsert_clusters(
-        [ClusterPoint(f"k{i}", cents[i], {"name": f"n{i}", "size": i}) for i in range(8)]
+        [ClusterPoint(f"k{i}", cents[i], ClusterMeta(name=f"n{i}", count=i)) for i in range(8)]
     )
-    store.upsert_clusters([ClusterPoint("k3", cents[3], {"name": "renamed", "nested": NESTED})])
+    store.upsert_clusters([ClusterPoint("k3", cents[3], RENAMED)])
     assert sorted(c.cluster_id for c in store.list_clusters()) == [f"k{i}" for i in range(8)]
     got = store.get_clusters(["k3", "nope", "k1"])
     assert [c.cluster_id for c in got] == ["k3", "k1"]
-    assert got[0].payload == {"name": "renamed", "nested": NESTED}
+    assert got[0].meta == RENAMED
     np.testing.assert_allclose(got[1].centroid, cents[1], atol=1e-6)
     hits = store.search_clusters(cents[5], limit=3)
     assert hits[0].id == "k5"
@@ -249,6 +268,8 @@ def test_wrong_dim_vector_raises_clearly(store: ClusterStore) -> None:
         store.upsert_conversations([ConversationPoint("zero", np.zeros(DIM, np.float32))])
     with pytest.raises(ValueError, match="JSON"):
         store.upsert_conversations([ConversationPoint("obj", good, payload={"x": object()})])
+    with pytest.raises(ValueError, match=r"cluster 'nan'.*JSON"):
+        store.upsert_clusters([ClusterPoint("nan", good, ClusterMeta(x=float("nan")))])
     assert store.count_conversations() == 0
     assert store.list_clusters() == []
 

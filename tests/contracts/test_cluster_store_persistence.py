@@ -72,7 +72,7 @@ def dataset(n: int, clusters: int, dim: int, seed: int) -> tuple[list[Any], list
     """Deterministic conversations and clusters (shared with the writer subprocess)."""
     import numpy as np
 
-    from kura_stream.records import ClusterPoint, ConversationPoint
+    from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint
 
     rng = np.random.default_rng(seed)
     v = rng.normal(size=(n + clusters, dim)).astype(np.float32)
@@ -81,7 +81,10 @@ def dataset(n: int, clusters: int, dim: int, seed: int) -> tuple[list[Any], list
         ConversationPoint(f"chat-{i}", v[i], f"k{i % clusters}", {"i": i, "f": {"t": [i, "x"]}})
         for i in range(n)
     ]
-    clus = [ClusterPoint(f"k{j}", v[n + j], {"name": f"cluster {j}"}) for j in range(clusters)]
+    clus = [
+        ClusterPoint(f"k{j}", v[n + j], ClusterMeta(name=f"cluster {j}", count=j))
+        for j in range(clusters)
+    ]
     return conv, clus
 
 
@@ -128,7 +131,7 @@ def test_writes_survive_process_exit(name: str, tmp_path: Path) -> None:
         assert len(stored) == 20
         for c in clus:
             np.testing.assert_allclose(stored[c.cluster_id].centroid, c.centroid, atol=1e-6)
-            assert stored[c.cluster_id].payload == c.payload
+            assert stored[c.cluster_id].meta == c.meta
         assert store.search_conversations(conv[123].vector, 1)[0].id == "chat-123"
     finally:
         store.close()

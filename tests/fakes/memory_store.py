@@ -9,15 +9,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kura_stream.adapters.stores import StoreClosedError, check_vector, json_payload
+from kura_stream.adapters.stores import (
+    StoreClosedError,
+    check_vector,
+    cluster_meta,
+    json_payload,
+    meta_payload,
+)
 from kura_stream.records import ClusterPoint, ConversationPoint, Hit, Vector
 
 
 class MemoryClusterStore:
     """Everything in dicts; search is one matrix product. Behaves like the real stores.
 
-    Vectors are stored unit-normalised and payloads as their JSON round trip, as the Qdrant
-    engines do, so a test that passes here passes on them.
+    Vectors are stored unit-normalised, payloads as their JSON round trip and cluster meta
+    through the same payload conversion as the Qdrant engines, so a test that passes here
+    passes on them.
     """
 
     def __init__(self, dim: int) -> None:
@@ -43,7 +50,7 @@ class MemoryClusterStore:
 
     def _cluster(self, cluster_id: str) -> ClusterPoint:
         vector, payload = self._clusters[cluster_id]
-        return ClusterPoint(cluster_id, vector.copy(), copy.deepcopy(payload))
+        return ClusterPoint(cluster_id, vector.copy(), cluster_meta(payload))
 
     def upsert_conversations(self, points: Sequence[ConversationPoint]) -> None:
         self._check_open()
@@ -106,7 +113,7 @@ class MemoryClusterStore:
             (
                 p.cluster_id,
                 check_vector(p.centroid, self._dim, f"cluster {p.cluster_id!r}"),
-                json_payload(p.payload, f"cluster {p.cluster_id!r}"),
+                json_payload(meta_payload(p.meta), f"cluster {p.cluster_id!r}"),
             )
             for p in points
         ]

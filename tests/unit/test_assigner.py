@@ -42,7 +42,7 @@ def _items(
 
 
 def _cluster_total(store: MemoryClusterStore) -> int:
-    return sum(int(c.payload["count"]) for c in store.list_clusters())
+    return sum(c.meta.count for c in store.list_clusters())
 
 
 def test_counts_sum_to_conversations_and_store_agrees() -> None:
@@ -167,6 +167,6 @@ def test_reload_rehomes_waiting_outliers_and_writes_them() -> None:
     assert assigner.state.outliers_total == 15 - len(moved)
     stored = store.get_conversations([i.chat_id for i in items])
     assert {p.chat_id for p in stored if p.cluster_id is None} == set(assigner.state.outlier_ids)
-    counts = {c.cluster_id: c.payload["count"] for c in store.list_clusters()}
+    counts = {c.cluster_id: c.meta.count for c in store.list_clusters()}
     assert counts == {f"k{r}": 15 + sum(int(c[1:]) % 3 == r for c in moved) for r in range(3)}
     assert {e.kind for e in batch.events} <= {ClusterEventKind.GROWN}

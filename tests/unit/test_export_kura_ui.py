@@ -16,11 +16,11 @@ from kura_stream.kura_ui_files import (
     bound_messages,
     stored_messages,
 )
-from kura_stream.records import ClusterPoint, ConversationPoint
+from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint
 from kura_stream.service.assigner import conversation_payload
 from kura_stream.service.export_store import export_store
 from kura_stream.settings import Settings
-from kura_stream.types import Cluster, Conversation, EmbeddedConversation, Message, Summary
+from kura_stream.types import Conversation, EmbeddedConversation, Message, Summary
 from tests.fakes.memory_store import MemoryClusterStore
 from tests.unit.test_export import assignments, clusters, conversation, read_jsonl, summary
 
@@ -187,7 +187,7 @@ def test_the_service_export_writes_the_conversations_the_store_holds(tmp_path: P
             ClusterPoint(
                 cluster_id="b1",
                 centroid=np.array([1.0, 0.0], dtype=np.float32),
-                payload=Cluster(id="b1", name="Questions", count=3).model_dump(),
+                meta=ClusterMeta(name="Questions", count=3),
             )
         ]
     )

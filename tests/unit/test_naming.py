@@ -8,9 +8,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pytest
 
-from kura_stream.records import ClusterPoint, ConversationPoint
+from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint
 from kura_stream.service.naming import (
-    FAILED_KEY,
     NAMER_KEY,
     clusters_to_name,
     name_due_clusters,
@@ -62,8 +61,8 @@ def seeded_store(sizes: Sequence[int] = (10, 10, 10), seed: int = 0) -> MemoryCl
             payload = {"summary": summary.model_dump(mode="json")}
             points.append(ConversationPoint(chat_id, vector.astype(np.float32), f"c{t}", payload))
         store.upsert_conversations(points)
-        payload = {"count": size, "level": 0, "named_count": 0, "announced_count": size}
-        store.upsert_clusters([ClusterPoint(f"c{t}", mean.astype(np.float32), payload)])
+        meta = ClusterMeta(count=size, level=0, named_count=0, announced_count=size)
+        store.upsert_clusters([ClusterPoint(f"c{t}", mean.astype(np.float32), meta)])
     return store
 
 
@@ -81,8 +80,12 @@ def created(*ids: str) -> list[ClusterEvent]:
     return [ClusterEvent(kind=ClusterEventKind.CREATED, cluster_id=c, count=10) for c in ids]
 
 
-def payload(store: MemoryClusterStore, cluster_id: str) -> dict[str, object]:
-    return dict(store.get_clusters([cluster_id])[0].payload)
+def stored_meta(store: MemoryClusterStore, cluster_id: str) -> ClusterMeta:
+    return store.get_clusters([cluster_id])[0].meta
+
+
+def with_(meta: ClusterMeta, **update: object) -> ClusterMeta:
+    return meta.model_copy(update=update)
 
 
 async def name_batch(
@@ -102,21 +105,19 @@ async def name_batch(
 
 
 def test_naming_due_upgrades_offline_names_once_and_waits_after_a_failure() -> None:
-    base = {"count": 10, "named_count": 10, "name": "Offline name", NAMER_KEY: "offline"}
-    assert naming_due({"count": 10}, min_size_shown=5)
-    assert not naming_due({"count": 4}, min_size_shown=5, kind="llm")
+    base = ClusterMeta(count=10, named_count=10, name="Offline name", namer="offline")
+    assert naming_due(ClusterMeta(count=10), min_size_shown=5)
+    assert not naming_due(ClusterMeta(count=4), min_size_shown=5, kind="llm")
     assert not naming_due(base, min_size_shown=5)  # offline: only once it has doubled
     assert naming_due(base, min_size_shown=5, kind="llm")  # the LLM upgrades an offline name
-    assert naming_due(
-        {k: v for k, v in base.items() if k != NAMER_KEY}, min_size_shown=5, kind="llm"
-    )
+    assert naming_due(with_(base, namer=None), min_size_shown=5, kind="llm")
     assert not naming_due(base, min_size_shown=5, kind="llm", only_unnamed=True)
     for who in ("llm", "manual"):
-        assert not naming_due({**base, NAMER_KEY: who}, min_size_shown=5, kind="llm")
-        assert naming_due({**base, NAMER_KEY: who, "count": 20}, min_size_shown=5, kind="llm")
-    failed = {**base, FAILED_KEY: 10, "count": 19}
+        assert not naming_due(with_(base, namer=who), min_size_shown=5, kind="llm")
+        assert naming_due(with_(base, namer=who, count=20), min_size_shown=5, kind="llm")
+    failed = with_(base, naming_failed_count=10, count=19)
     assert not naming_due(failed, min_size_shown=5, kind="llm")  # no retry loop at this size
-    assert naming_due({**failed, "count": 20}, min_size_shown=5, kind="llm")
+    assert naming_due(with_(failed, count=20), min_size_shown=5, kind="llm")
 
 
 def test_clusters_to_name_follows_a_recompute_only_in_llm_mode() -> None:
@@ -150,10 +151,10 @@ async def test_offline_name_first_then_the_llm_name_with_a_renamed_event(
     assert {b[0].cluster_id for b in llm} == {"c0", "c1", "c2"}
     assert all(b[0].name == LLM_LABEL["name"] and b[0].detail == {NAMER_KEY: "llm"} for b in llm)
     assert len(server.chat_requests) == 3
-    stored = payload(store, "c0")
-    assert stored["name"] == LLM_LABEL["name"]
-    assert stored[NAMER_KEY] == "llm"
-    assert stored["named_count"] == 10
+    stored = stored_meta(store, "c0")
+    assert stored.name == LLM_LABEL["name"]
+    assert stored.namer == "llm"
+    assert stored.named_count == 10
     # Another event for the same clusters (not doubled): no second LLM call.
     again = await name_batch(store, ["c0", "c1", "c2"], llm_namer(server))
     assert again.batches == []
@@ -168,10 +169,10 @@ async def test_failing_llm_leaves_the_offline_name_and_is_not_retried_in_a_loop(
     published = await name_batch(store, ["c0"], llm_namer(server))
     assert len(published.batches) == 1  # the offline name only
     offline_name = published.batches[0][0].name
-    stored = payload(store, "c0")
-    assert stored["name"] == offline_name
-    assert stored[NAMER_KEY] == "offline"
-    assert stored[FAILED_KEY] == 10
+    stored = stored_meta(store, "c0")
+    assert stored.name == offline_name
+    assert stored.namer == "offline"
+    assert stored.naming_failed_count == 10
     calls = len(server.chat_requests)
     assert calls >= 1
     again = await name_batch(store, ["c0"], llm_namer(server))
@@ -183,15 +184,17 @@ async def test_without_a_background_namer_the_namer_alone_names_as_before() -> N
     store = seeded_store(sizes=(10, 3))
     published = await name_batch(store, ["c0", "c1"], None)
     assert [[e.cluster_id for e in b] for b in published.batches] == [["c0"]]  # c1: too small
-    assert payload(store, "c0")[NAMER_KEY] == "offline"
-    assert "name" not in payload(store, "c1")
+    assert stored_meta(store, "c0").namer == "offline"
+    assert not stored_meta(store, "c1").name
 
 
 async def test_recompute_names_offline_and_keeps_an_llm_name_that_landed_meanwhile() -> None:
     store = seeded_store()
-    named = {"name": "LLM name", "description": "d", "slug": "s", NAMER_KEY: "llm"}
-    store.upsert_clusters([ClusterPoint("c0", store.get_clusters(["c0"])[0].centroid, {
-        **payload(store, "c0"), **named, "named_count": 10})])  # fmt: skip
+    named = {"name": "LLM name", "description": "d", "slug": "s", "namer": "llm"}
+    c0 = store.get_clusters(["c0"])[0]
+    store.upsert_clusters(
+        [ClusterPoint("c0", c0.centroid, with_(c0.meta, **named, named_count=10))]
+    )
     plan = await plan_recompute(
         store,
         namer=OfflineClusterNamer(),
@@ -207,17 +210,17 @@ async def test_recompute_names_offline_and_keeps_an_llm_name_that_landed_meanwhi
     assert sorted(clusters_to_name(plan.events, after_recompute=True)) == ["c1", "c2"]
     # An LLM name lands for c1 while the recompute runs: applying it must not undo that.
     c1 = store.get_clusters(["c1"])[0]
-    store.upsert_clusters([ClusterPoint("c1", c1.centroid, {**c1.payload, **named})])
+    store.upsert_clusters([ClusterPoint("c1", c1.centroid, with_(c1.meta, **named))])
     apply_recompute(store, plan)
-    assert payload(store, "c0")["name"] == "LLM name"
-    assert payload(store, "c0")[NAMER_KEY] == "llm"
-    assert payload(store, "c1")["name"] == "LLM name"
-    assert payload(store, "c1")[NAMER_KEY] == "llm"
-    c2 = payload(store, "c2")
+    assert stored_meta(store, "c0").name == "LLM name"
+    assert stored_meta(store, "c0").namer == "llm"
+    assert stored_meta(store, "c1").name == "LLM name"
+    assert stored_meta(store, "c1").namer == "llm"
+    c2 = stored_meta(store, "c2")
     plan_names = {c.id: c.name for c in plan.clusters}
-    assert c2["name"] == plan_names["c2"]
-    assert c2[NAMER_KEY] == "offline"
-    assert c2["named_count"] == 10
+    assert c2.name == plan_names["c2"]
+    assert c2.namer == "offline"
+    assert c2.named_count == 10
 
 
 def test_names_llm_mode_keeps_summaries_offline_and_adds_a_background_llm_namer(

@@ -57,7 +57,7 @@ async def test_recompute_keeps_ids_and_builds_hierarchy_and_map() -> None:
     store = MemoryClusterStore(DIM)
     assigner = Assigner(store, AssignParams(0.8, 0.8, 3), min_size_shown=3)
     assigner.process(_items(80))
-    before = {c.cluster_id: int(c.payload["count"]) for c in store.list_clusters()}
+    before = {c.cluster_id: c.meta.count for c in store.list_clusters()}
     assert len(before) == 4
     plan = await plan_recompute(
         store,
@@ -74,14 +74,14 @@ async def test_recompute_keeps_ids_and_builds_hierarchy_and_map() -> None:
     assigner.reload()
     assert late == 8
     clusters = store.list_clusters()
-    base = {c.cluster_id: c for c in clusters if c.payload["level"] == 0}
+    base = {c.cluster_id: c for c in clusters if c.meta.level == 0}
     assert set(base) == set(before)  # unchanged clusters keep their ids
-    assert sum(int(c.payload["count"]) for c in base.values()) == store.count_conversations() == 88
-    assert all(c.payload["name"] for c in base.values())
-    top = [c for c in clusters if c.payload["parent_id"] is None]
+    assert sum(c.meta.count for c in base.values()) == store.count_conversations() == 88
+    assert all(c.meta.name for c in base.values())
+    top = [c for c in clusters if c.meta.parent_id is None]
     assert 1 <= len(top) <= 2
-    assert all(c.payload["parent_id"] in {x.cluster_id for x in clusters} for c in base.values())
-    xy = np.array([[c.payload["x"], c.payload["y"]] for c in base.values()])
+    assert all(c.meta.parent_id in {x.cluster_id for x in clusters} for c in base.values())
+    xy = np.array([[c.meta.x, c.meta.y] for c in base.values()])
     assert np.isfinite(xy).all()
     assert len({tuple(p) for p in xy.round(4)}) == len(base)
     kinds = [e.kind for e in plan.events]
@@ -98,7 +98,7 @@ async def test_capped_k_keeps_the_largest_clusters_and_merges_the_rest() -> None
     # Topics 0 and 1 get 20 more conversations each: the two largest clusters.
     more = [i for i in _items(80, offset=80) if int(i.chat_id[1:]) % 4 in (0, 1)]
     assigner.process(items + more)
-    sizes = {c.cluster_id: int(c.payload["count"]) for c in store.list_clusters()}
+    sizes = {c.cluster_id: c.meta.count for c in store.list_clusters()}
     largest = set(sorted(sizes, key=lambda cid: -sizes[cid])[:2])
     plan = await plan_recompute(
         store,
@@ -111,8 +111,8 @@ async def test_capped_k_keeps_the_largest_clusters_and_merges_the_rest() -> None
     assert set(plan.base_centroids) == largest
     assert set(plan.matching.merged_into) == set(sizes) - largest
     apply_recompute(store, plan)
-    base = [c for c in store.list_clusters() if c.payload["level"] == 0]
-    assert sum(int(c.payload["count"]) for c in base) == store.count_conversations() == 120
+    base = [c for c in store.list_clusters() if c.meta.level == 0]
+    assert sum(c.meta.count for c in base) == store.count_conversations() == 120
 
 
 async def test_recompute_of_an_empty_store_is_a_no_op() -> None:
@@ -215,7 +215,7 @@ async def test_a_cluster_kept_under_the_fallback_name_is_named_again() -> None:
         ClusterPoint(
             cluster_id=c.cluster_id,
             centroid=c.centroid,
-            payload={**c.payload, "name": FALLBACK_NAME if i == 0 else "Kept by hand"},
+            meta=c.meta.model_copy(update={"name": FALLBACK_NAME if i == 0 else "Kept by hand"}),
         )
         for i, c in enumerate(points)
     ]
