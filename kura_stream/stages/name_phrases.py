@@ -18,6 +18,7 @@ from kura_stream.stages.name_privacy import (
     is_english_word,
     is_full_name,
     is_personal_name,
+    quotes_a_member,
     word_uses,
 )
 from kura_stream.stages.phrases import (
@@ -30,6 +31,7 @@ from kura_stream.stages.phrases import (
     scrub,
     select_phrases,
 )
+from kura_stream.types import ClusterLabel
 
 LONGER_BONUS = 0.5
 """Each content word past the first adds this share to a phrase's score: "free parking" reads
@@ -351,3 +353,34 @@ class Gist:
     verb: str | None = None
     questions: bool = False
     opening: str | None = None
+
+
+def private_label(
+    label: ClusterLabel,
+    members: Sequence[str],
+    chat_ids: Sequence[str],
+    fallback: ClusterLabel,
+    template_words: frozenset[str],
+    min_conversations: int = MIN_CONVERSATIONS,
+) -> ClusterLabel:
+    """The label if no member's words show through it, else less of it or `fallback`.
+
+    The last guard before a label leaves a namer, whatever composed it: each word of the
+    name and the description that is no template word must occur in min_conversations
+    distinct member conversations (a plural counts as its singular), and neither may quote
+    MAX_QUOTE_WORDS consecutive words of one member. A failing description is dropped.
+    """
+    counts = conversations_per_word(members, chat_ids, key=lambda w: lemma(w.casefold()))
+
+    def private(text: str) -> bool:
+        words = [w.casefold() for w in _WORD.findall(text)]
+        rare = [
+            w for w in words if w not in template_words and counts[lemma(w)] < min_conversations
+        ]
+        return not rare and not quotes_a_member(text, members)
+
+    if not private(label.name):
+        return fallback
+    if label.description and not private(label.description):
+        return ClusterLabel(name=label.name, description="", slug=label.slug)
+    return label

@@ -16,6 +16,7 @@ from kura_stream.stages.name_phrases import (
     Gist,
     Phrase,
     evidence_checks,
+    private_label,
     question_share,
     rank_phrases,
     shared_opening,
@@ -54,6 +55,19 @@ _VERB_RATIO = 1.0
 """A verb leads the name ("Write Python and JavaScript") when it scores this share of the
 best topic phrase."""
 _WORD = re.compile(r"(?u)[^\W\d_][\w'-]*[^\W_]|[^\W\d_]")
+
+
+TEMPLATE_WORDS = frozenset(
+    w.casefold()
+    for w in _WORD.findall(
+        f"{FALLBACK_NAME} {FALLBACK_DESCRIPTION} Members ask to about mostly questions what you"
+        " They also mention and or Members mostly start their requests with messages"
+    )
+)
+"""The words of the label templates (describe, compose_name): they come from no member."""
+FALLBACK = ClusterLabel(
+    name=FALLBACK_NAME, description=FALLBACK_DESCRIPTION, slug="miscellaneous_requests"
+)
 
 
 def summary_text(summary: Summary) -> str:
@@ -212,7 +226,9 @@ def label_texts(
     phrases, gist = evidence_of(
         members, contrast, ids, requests, tasks, top_phrases, min_conversations
     )
-    return compose(phrases, gist, members)
+    read = [f"{m}\n{t or ''}" for m, t in zip(members, tasks or [None] * len(members), strict=True)]
+    label = compose(phrases, gist, members)
+    return private_label(label, read, ids, FALLBACK, TEMPLATE_WORDS, min_conversations)
 
 
 def evidence_of(
@@ -354,10 +370,13 @@ class OfflineClusterNamer:
             self._min,
         )
         if self._embedder is None:
-            return compose(phrases, gist, texts)
-        return choose(
-            candidates(phrases, gist, texts),
-            [s.embedding_text() for s in members],
-            [s.embedding_text() for s in contrast],
-            self._embedder,
-        )
+            label = compose(phrases, gist, texts)
+        else:
+            label = choose(
+                candidates(phrases, gist, texts),
+                [s.embedding_text() for s in members],
+                [s.embedding_text() for s in contrast],
+                self._embedder,
+            )
+        read = [f"{phrase_text(s)}\n{summary_text(s)}" for s in members]
+        return private_label(label, read, ids, FALLBACK, TEMPLATE_WORDS, self._min)

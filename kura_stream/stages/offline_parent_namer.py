@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,24 @@ def child_text(child: ClusterLabel) -> str:
     if child.name == FALLBACK_NAME:
         return ""
     return f"{child.name}. {child.description}"
+
+
+_WORD = re.compile(r"(?u)[^\W\d_][\w'-]*[^\W_]|[^\W\d_]")
+_TEMPLATE_WORDS = frozenset(
+    w.casefold()
+    for w in _WORD.findall(f"{FALLBACK_NAME} Clusters about Assorted clusters such as and")
+)
+
+
+def from_children(text: str, children: Sequence[ClusterLabel]) -> bool:
+    """Whether every word of text is a template word or one of the children's own words.
+
+    The children's labels passed the cluster namer's guard (no word of fewer than
+    MIN_CONVERSATIONS conversations, no quoted member): a parent that only reuses their
+    words reveals nothing they did not.
+    """
+    allowed = {w.casefold() for c in children for w in _WORD.findall(child_text(c))}
+    return all(w.casefold() in allowed | _TEMPLATE_WORDS for w in _WORD.findall(text))
 
 
 def _char_grams(text: str, n: int = 3) -> set[str]:
@@ -126,7 +145,8 @@ class OfflineParentNamer:
             best = int(np.lexsort((np.arange(len(vocab)), -lengths, -weight, -gain))[0])
             if gain[best] <= 0:
                 break
-            picked.append(sentence_case(shared.shown[vocab[best]]))
+            if from_children(shared.shown[vocab[best]], children):
+                picked.append(sentence_case(shared.shown[vocab[best]]))
             covered |= matrix[:, best] > 0
             matrix[:, best] = 0  # never pick it again
         return picked or [FALLBACK_NAME]
@@ -168,8 +188,14 @@ class OfflineParentNamer:
         phrases = [shared.shown[k] for k in keys]
         examples = "; ".join([c.name for c in children if c.name != FALLBACK_NAME][:3])
         about = f"Clusters about {listing(phrases)}" if phrases else "Assorted clusters"
-        return ClusterLabel(
+        label = ClusterLabel(
             name=join_name(phrases, max_words=MAX_NAME_WORDS) or FALLBACK_NAME,
             description=f"{about}, such as: {examples}." if examples else f"{about}.",
             slug=slug_from(phrases),
+        )
+        if from_children(label.name, children) and from_children(label.description, children):
+            return label
+        logger.debug("a parent label used words of no child; the fallback name is used")
+        return ClusterLabel(
+            name=FALLBACK_NAME, description="Assorted clusters.", slug="miscellaneous_requests"
         )
