@@ -95,9 +95,9 @@ def build_insight(
             hierarchy_grouping="centroids",
             background_namer=build_llm_namer(settings) if settings.service.names == "llm" else None,
         )
-    from kura_stream.adapters.llm_client import make_instructor_client
-    from kura_stream.stages.llm_namers import LLMParentNamer
-    from kura_stream.stages.summarise import LLMSummariser
+    from kura_stream.adapters.llm.client import make_instructor_client
+    from kura_stream.adapters.llm.namers import LLMParentNamer
+    from kura_stream.adapters.llm.summariser import LLMSummariser
 
     client = make_instructor_client(settings.llm, mode=settings.llm.mode)
     model = settings.llm.model
@@ -119,8 +119,8 @@ def build_llm_namer(
         settings: Configuration.
         client: Reuse an instructor client already built.
     """
-    from kura_stream.adapters.llm_client import make_instructor_client
-    from kura_stream.stages.llm_namers import LLMClusterNamer
+    from kura_stream.adapters.llm.client import make_instructor_client
+    from kura_stream.adapters.llm.namers import LLMClusterNamer
 
     client = client or make_instructor_client(settings.llm, mode=settings.llm.mode)
     return LLMClusterNamer(client, model=settings.llm.model)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import instructor
     from rich.console import Console
 
-    from kura_stream.stages.llm_calls import RetryPolicy
+    from kura_stream.adapters.llm.calls import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +81,13 @@ def shared_embedder(settings: Settings | None = None) -> Embedder:
 
 
 def _client(llm: LLMSettings) -> instructor.AsyncInstructor:
-    from kura_stream.adapters.llm_client import make_instructor_client
+    from kura_stream.adapters.llm.client import make_instructor_client
 
     return make_instructor_client(llm, mode=llm.mode)
 
 
 def _retry(llm: LLMSettings) -> RetryPolicy:
-    from kura_stream.stages.llm_calls import RetryPolicy
+    from kura_stream.adapters.llm.calls import RetryPolicy
 
     return RetryPolicy(validation_retries=llm.max_retries, attempts=llm.max_retries + 1)
 
@@ -100,7 +100,7 @@ def build_summariser(
         from kura_stream.stages.offline_summary import OfflineSummariser
 
         return OfflineSummariser(embedder=embedder)
-    from kura_stream.stages.summarise import LLMSummariser
+    from kura_stream.adapters.llm.summariser import LLMSummariser
 
     return LLMSummariser(_client(llm), model=llm.model, temperature=temperature, retry=_retry(llm))
 
@@ -113,7 +113,7 @@ def build_cluster_namer(
 
     if llm is None:
         return OfflineClusterNamer()
-    from kura_stream.stages.llm_namers import LLMClusterNamer
+    from kura_stream.adapters.llm.namers import LLMClusterNamer
 
     return LLMClusterNamer(
         _client(llm),
@@ -134,7 +134,7 @@ def build_parent_namer(llm: LLMSettings | None) -> tuple[ParentNamer, HierarchyG
         from kura_stream.stages.offline_parent_namer import OfflineParentNamer
 
         return OfflineParentNamer(), "centroids"
-    from kura_stream.stages.llm_namers import LLMParentNamer
+    from kura_stream.adapters.llm.namers import LLMParentNamer
 
     return LLMParentNamer(_client(llm), model=llm.model), "names"
 

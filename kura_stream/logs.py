@@ -35,7 +35,6 @@ LLM_LOGGERS = (
     "instructor",
     "openai",
     "httpx",
-    "kura_stream.stages.llm_calls",
     "kura_stream.adapters.llm",
 )
 """Loggers of the LLM path, throttled like aiokafka's while the endpoint is down."""

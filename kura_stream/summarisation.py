@@ -41,7 +41,7 @@ def _refuse_custom(prompt: str | None, response_schema: type[Any] | None) -> Non
         raise NotImplementedError(
             "custom prompt / response_schema are not supported: kura-stream's prompt is "
             "bounded (the conversation is cut to a token budget) and scrubbed; add fields "
-            "with stages.summarise.LLMSummariser(facets=[FacetSpec(...)])"
+            "with adapters.llm.LLMSummariser(facets=[FacetSpec(...)])"
         )
 
 

@@ -1,4 +1,4 @@
-"""The summarise stage, and LLMSummariser: Clio's facet extraction with a bounded prompt."""
+"""The summarise stage, and Clio's facet extraction as pure steps: prompt in, Summary out."""
 
 from __future__ import annotations
 
@@ -12,23 +12,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import instructor
 from pydantic import ValidationError
 
 from kura_stream.cache import Cache, make_key
 from kura_stream.errors import EndpointUnavailableError
-from kura_stream.privacy import scrub, scrub_conversation
+from kura_stream.privacy import scrub
 from kura_stream.protocols import Summariser
-from kura_stream.settings import LLMSettings
-from kura_stream.stages.llm_calls import (
-    LLMCallError,
-    RetryPolicy,
-    cut_end,
-    cut_start,
-    estimate_tokens,
-    structured_call,
-)
-from kura_stream.stages.prompts import ClioFacets, FacetSpec, SummaryPrompt, response_model
+from kura_stream.stages.prompts import ClioFacets, FacetSpec, SummaryPrompt
+from kura_stream.stages.token_budget import cut_end, cut_start, estimate_tokens
 from kura_stream.types import SCHEMA_VERSION, Conversation, DeadLetter, MetadataValue, Summary
 
 logger = logging.getLogger(__name__)
@@ -92,141 +83,72 @@ def _scrub_facet(value: Any) -> Any:
     return value
 
 
-class LLMSummariser:
-    """Implements Summariser with an LLM through instructor (Clio's extraction prompt).
+def summariser_name(
+    model: str,
+    prompt: SummaryPrompt,
+    facets: Sequence[FacetSpec],
+    max_conversation_tokens: int,
+    temperature: float,
+) -> str:
+    """An LLM summariser's identity, part of every cache key of its summaries.
 
-    The conversation is scrubbed of personal data before it is rendered, cut to a token
-    budget (start and end kept), and every text the model returns is scrubbed again.
+    Returns:
+        llm:<model>:<prompt version>-<digest of prompt, facets, budget>:s<schema version>.
     """
+    identity = json.dumps(
+        [
+            prompt.system,
+            prompt.instructions,
+            [f.model_dump() for f in facets],
+            max_conversation_tokens,
+            temperature,
+        ]
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+    return f"llm:{model}:{prompt.version}-{digest}:s{SCHEMA_VERSION}"
 
-    def __init__(
-        self,
-        client: instructor.AsyncInstructor,
-        *,
-        model: str,
-        prompt: SummaryPrompt | None = None,
-        facets: Sequence[FacetSpec] = (),
-        max_conversation_tokens: int = 2500,
-        max_output_tokens: int = 400,
-        temperature: float = 0.2,
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        """Create the summariser.
 
-        Args:
-            client: An async instructor client (Mode.TOOLS or MD_JSON).
-            model: Model name sent with each request; part of `name`.
-            prompt: The prompt's texts and version.
-            facets: Extra facets to extract; their answers land in Summary.facets.
-            max_conversation_tokens: Budget of the rendered conversation (estimated tokens).
-            max_output_tokens: Ceiling on generated tokens per call.
-            temperature: Sampling temperature (Clio: 0.2).
-            retry: Retry policy; the default re-asks twice and tries transport failures 4x.
-        """
-        names = [f.name for f in facets]
-        if len(set(names)) != len(names):
-            raise ValueError(f"duplicate facet names: {names}")
-        if max_conversation_tokens < 64:
-            raise ValueError("max_conversation_tokens must be at least 64")
-        prompt = prompt or SummaryPrompt()
-        self._client = client
-        self.model = model
-        self.prompt = prompt
-        self.facets = tuple(facets)
-        self.max_conversation_tokens = max_conversation_tokens
-        self.max_output_tokens = max_output_tokens
-        self.temperature = temperature
-        self.retry = retry or RetryPolicy()
-        self._response_model = response_model(self.facets)
-        identity = json.dumps(
-            [
-                prompt.system,
-                prompt.instructions,
-                [f.model_dump() for f in self.facets],
-                max_conversation_tokens,
-                temperature,
-            ]
-        )
-        digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
-        self._name = f"llm:{model}:{prompt.version}-{digest}:s{SCHEMA_VERSION}"
+def summary_messages(
+    conversation: Conversation,
+    *,
+    prompt: SummaryPrompt,
+    facets: Sequence[FacetSpec],
+    max_conversation_tokens: int,
+) -> list[dict[str, str]]:
+    """The chat messages for an already scrubbed conversation (bounded by the budget)."""
+    rendered, cut = render_conversation(conversation, max_conversation_tokens)
+    return prompt.messages(rendered, cut=cut, facets=facets)
 
-    @classmethod
-    def from_settings(
-        cls,
-        client: instructor.AsyncInstructor,
-        settings: LLMSettings,
-        *,
-        facets: Sequence[FacetSpec] = (),
-        max_conversation_tokens: int = 2500,
-    ) -> LLMSummariser:
-        """A summariser for settings.model whose retries follow settings.max_retries."""
-        retry = RetryPolicy(
-            validation_retries=settings.max_retries, attempts=settings.max_retries + 1
-        )
-        return cls(
-            client,
-            model=settings.model,
-            facets=facets,
-            max_conversation_tokens=max_conversation_tokens,
-            retry=retry,
-        )
 
-    @property
-    def name(self) -> str:
-        """llm:<model>:<prompt version>-<digest of prompt, facets, budget>:s<schema version>."""
-        return self._name
+def to_summary(
+    out: ClioFacets, clean: Conversation, *, facets: Sequence[FacetSpec], summariser: str
+) -> Summary:
+    """A Summary from the model's answer about a scrubbed conversation, every text scrubbed.
 
-    def build_messages(self, conversation: Conversation) -> list[dict[str, str]]:
-        """The chat messages for an already scrubbed conversation (bounded by the budget)."""
-        rendered, cut = render_conversation(conversation, self.max_conversation_tokens)
-        return self.prompt.messages(rendered, cut=cut, facets=self.facets)
-
-    async def summarise(self, conversation: Conversation) -> Summary:
-        """Summarise one conversation.
-
-        Raises:
-            SummaryError: no valid answer after retries; `reason` says why.
-            EndpointUnavailableError: the endpoint did not answer after retries (the
-                conversation is not at fault: a stream redelivers it later).
-        """
-        clean = scrub_conversation(conversation)
-        try:
-            out = await structured_call(
-                self._client,
-                self._response_model,
-                self.build_messages(clean),
-                model=self.model,
-                policy=self.retry,
-                temperature=self.temperature,
-                max_tokens=self.max_output_tokens,
-                what=f"summary of {conversation.chat_id}",
-            )
-        except LLMCallError as exc:
-            if exc.unavailable:
-                raise EndpointUnavailableError(exc.reason) from exc
-            raise SummaryError(exc.reason) from exc
-        return self._to_summary(out, clean)
-
-    def _to_summary(self, out: ClioFacets, clean: Conversation) -> Summary:
-        languages = dict.fromkeys(
-            s for s in (" ".join(lang.lower().split()) for lang in out.languages) if s
-        )
-        errors = [e for e in (_clean(x) for x in out.assistant_errors) if e]
-        facets = {f.name: _scrub_facet(getattr(out, f.name)) for f in self.facets}
-        return Summary(
-            chat_id=clean.chat_id,
-            summary=scrub(first_sentences(out.summary)) or "(no summary)",
-            request=_clean(out.request),
-            task=_clean(out.task),
-            topic=_clean(out.topic, 120),
-            languages=tuple(list(languages)[:10]),
-            concerning_score=out.concerning_score,
-            user_frustration=out.user_frustration,
-            assistant_errors=tuple(e for e in errors if not _NO_ERROR.match(e))[:10],
-            facets=facets,
-            metadata=dict(clean.metadata),
-            summariser=self.name,
-        )
+    Args:
+        out: The validated answer (ClioFacets, with the extra facets as fields).
+        clean: The scrubbed conversation the answer is about.
+        facets: The extra facets asked for; their answers land in Summary.facets.
+        summariser: The summariser's name, recorded on the summary.
+    """
+    languages = dict.fromkeys(
+        s for s in (" ".join(lang.lower().split()) for lang in out.languages) if s
+    )
+    errors = [e for e in (_clean(x) for x in out.assistant_errors) if e]
+    return Summary(
+        chat_id=clean.chat_id,
+        summary=scrub(first_sentences(out.summary)) or "(no summary)",
+        request=_clean(out.request),
+        task=_clean(out.task),
+        topic=_clean(out.topic, 120),
+        languages=tuple(list(languages)[:10]),
+        concerning_score=out.concerning_score,
+        user_frustration=out.user_frustration,
+        assistant_errors=tuple(e for e in errors if not _NO_ERROR.match(e))[:10],
+        facets={f.name: _scrub_facet(getattr(out, f.name)) for f in facets},
+        metadata=dict(clean.metadata),
+        summariser=summariser,
+    )
 
 
 @dataclass(frozen=True)

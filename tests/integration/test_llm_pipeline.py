@@ -12,14 +12,14 @@ import pytest
 
 from kura_stream import api
 from kura_stream.adapters.embedders import make_embedder
-from kura_stream.adapters.llm_client import make_instructor_client
+from kura_stream.adapters.llm.calls import RetryPolicy
+from kura_stream.adapters.llm.client import make_instructor_client
+from kura_stream.adapters.llm.namers import LLMClusterNamer, LLMParentNamer
+from kura_stream.adapters.llm.summariser import LLMSummariser
 from kura_stream.cache import Cache
 from kura_stream.datasets import load_sharegpt_conversations
 from kura_stream.settings import EmbedderSettings, LLMSettings, Settings
-from kura_stream.stages.llm_calls import RetryPolicy
-from kura_stream.stages.llm_namers import LLMClusterNamer, LLMParentNamer
 from kura_stream.stages.offline_namer import OfflineClusterNamer
-from kura_stream.stages.summarise import LLMSummariser
 from kura_stream.types import Conversation
 
 pytestmark = pytest.mark.llm

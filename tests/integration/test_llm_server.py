@@ -11,7 +11,7 @@ import instructor
 import pytest
 from pydantic import BaseModel, Field
 
-from kura_stream.adapters.llm_client import make_instructor_client
+from kura_stream.adapters.llm.client import make_instructor_client
 from kura_stream.adapters.llm_server import (
     LocalLLMServer,
     ModelIntegrityError,

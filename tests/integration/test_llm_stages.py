@@ -8,13 +8,14 @@ from pathlib import Path
 import instructor
 import pytest
 
-from kura_stream.adapters.llm_client import make_instructor_client
+from kura_stream.adapters.llm.calls import RetryPolicy
+from kura_stream.adapters.llm.client import make_instructor_client
+from kura_stream.adapters.llm.namers import LLMClusterNamer, LLMParentNamer
+from kura_stream.adapters.llm.summariser import LLMSummariser
 from kura_stream.cache import Cache
 from kura_stream.settings import LLMSettings
-from kura_stream.stages.llm_calls import RetryPolicy
-from kura_stream.stages.llm_namers import LLMClusterNamer, LLMParentNamer
 from kura_stream.stages.prompts import FacetSpec
-from kura_stream.stages.summarise import LLMSummariser, summarise
+from kura_stream.stages.summarise import summarise
 from kura_stream.types import ClusterLabel, Conversation, Message, Summary
 
 pytestmark = pytest.mark.llm

@@ -12,9 +12,10 @@ import pytest
 from pydantic import JsonValue
 
 import kura_stream.cache as cache_module
+from kura_stream.adapters.llm.summariser import LLMSummariser
 from kura_stream.cache import Cache, make_key
 from kura_stream.stages.prompts import SummaryPrompt
-from kura_stream.stages.summarise import LLMSummariser, summarise
+from kura_stream.stages.summarise import summarise
 from tests.fakes.openai_server import FakeOpenAIServer, running
 from tests.unit.test_summarise import FAST, client_for, conv, echo
 

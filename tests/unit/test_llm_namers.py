@@ -7,16 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from kura_stream.adapters.llm.calls import RetryPolicy
+from kura_stream.adapters.llm.namers import LLMClusterNamer, LLMParentNamer
 from kura_stream.protocols import ClusterNamer, ParentNamer
 from kura_stream.stages.label_checks import name_problem
-from kura_stream.stages.llm_calls import RetryPolicy, estimate_tokens
-from kura_stream.stages.llm_namers import (
-    LLMClusterNamer,
-    LLMParentNamer,
-    NamingError,
-    clean_slug,
-    match_candidate,
-)
+from kura_stream.stages.llm_namers import NamingError, clean_slug, match_candidate
+from kura_stream.stages.token_budget import estimate_tokens
 from kura_stream.types import ClusterLabel, Summary
 from tests.fakes.openai_server import FakeOpenAIServer, running, tool
 from tests.unit.test_summarise import client_for

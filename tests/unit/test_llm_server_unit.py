@@ -12,7 +12,7 @@ import instructor
 import pytest
 
 from kura_stream.adapters import llm_server
-from kura_stream.adapters.llm_client import make_instructor_client
+from kura_stream.adapters.llm.client import make_instructor_client
 from kura_stream.adapters.llm_server import (
     MODELS,
     LLMServerConfig,

@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pytest
 
+from kura_stream.adapters.llm.calls import RetryPolicy
+from kura_stream.adapters.llm.namers import LLMClusterNamer
 from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint
 from kura_stream.service.naming import (
     NAMER_KEY,
@@ -16,8 +18,6 @@ from kura_stream.service.naming import (
     naming_due,
 )
 from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute
-from kura_stream.stages.llm_calls import RetryPolicy
-from kura_stream.stages.llm_namers import LLMClusterNamer
 from kura_stream.stages.offline_namer import OfflineClusterNamer
 from kura_stream.stages.offline_parent_namer import OfflineParentNamer
 from kura_stream.types import ClusterEvent, ClusterEventKind, Summary

@@ -11,19 +11,20 @@ import instructor
 import openai
 import pytest
 
-from kura_stream.adapters.llm_client import make_instructor_client
+from kura_stream.adapters.llm.calls import RetryPolicy
+from kura_stream.adapters.llm.client import make_instructor_client
+from kura_stream.adapters.llm.summariser import LLMSummariser
 from kura_stream.errors import EndpointUnavailableError
 from kura_stream.protocols import Summariser
 from kura_stream.settings import LLMSettings
-from kura_stream.stages.llm_calls import RetryPolicy, estimate_tokens
 from kura_stream.stages.prompts import FacetSpec, SummaryPrompt
 from kura_stream.stages.summarise import (
-    LLMSummariser,
     SummaryError,
     dead_letter,
     render_conversation,
     summarise,
 )
+from kura_stream.stages.token_budget import estimate_tokens
 from kura_stream.types import Conversation, Message, Summary
 from tests.fakes.openai_server import (
     FakeOpenAIServer,
