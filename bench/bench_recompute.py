@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kura_stream.adapters.stores import open_store
+from kura_stream.adapters.store_factory import open_store
 from kura_stream.bootstrap import limit_blas_threads
 from kura_stream.service.assigner import Assigner
 from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute

@@ -180,7 +180,7 @@ async def replay(
     (its measured seconds are added to the clock).
     """
     from consumers.recompute import recompute_due
-    from kura_stream.adapters.stores import open_store
+    from kura_stream.adapters.store_factory import open_store
     from kura_stream.service.assigner import Assigner
     from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute
     from kura_stream.service.serve import assign_params

@@ -26,10 +26,10 @@ from kura_stream.cache import Cache
 from kura_stream.checkpoints import CheckpointStore, input_key
 from kura_stream.protocols import ClusterNamer, Embedder, ParentNamer, Projector, Summariser
 from kura_stream.stages.choose_k import base_k
-from kura_stream.stages.cluster import hdbscan_clusters, kmeans_clusters, normalise
+from kura_stream.stages.cluster import Labels, hdbscan_clusters, kmeans_clusters, normalise
 from kura_stream.stages.embed import embed_summaries, embed_texts
 from kura_stream.stages.hierarchy import build_hierarchy
-from kura_stream.stages.name import base_clusters, groups_from_labels, name_clusters
+from kura_stream.stages.name import ClusterGroup, base_clusters, groups_from_labels, name_clusters
 from kura_stream.stages.project import UmapProjector, project_clusters
 from kura_stream.stages.summarise import summarise
 from kura_stream.tree import render_tree
@@ -96,6 +96,42 @@ async def summarise_conversations(
     return result.summaries
 
 
+def _labels(
+    vectors: npt.NDArray[np.float32],
+    method: Literal["kmeans", "hdbscan"],
+    k: int | Literal["auto"] | None,
+    clusters_per_group: int,
+    seed: int,
+    hdbscan_options: Mapping[str, JsonValue] | None,
+) -> Labels:
+    """Each vector's base cluster, by k-means or HDBSCAN (see the caller's arguments)."""
+    if method == "kmeans":
+        if k == "auto":
+            k = base_k(vectors, seed=seed)
+        return kmeans_clusters(
+            vectors, k=k, clusters_per_group=clusters_per_group, seed=seed, n_init=KMEANS_RESTARTS
+        )
+    return hdbscan_clusters(vectors, **dict(hdbscan_options or {}))  # type: ignore[arg-type]
+
+
+async def _named(
+    groups: Sequence[ClusterGroup],
+    *,
+    namer: ClusterNamer,
+    fallback: ClusterNamer | None,
+    seed: int,
+) -> list[BaseCluster]:
+    """Name each group (logging failures) and make it a BaseCluster with its members' ids."""
+    named = await name_clusters(groups, namer=namer, seed=seed, fallback=fallback)
+    for failed in (n for n in named if n.error):
+        logger.warning("naming cluster %s failed: %s", failed.cluster_id, failed.error)
+    clusters, _ = base_clusters(groups, named)
+    return [
+        BaseCluster(**c.model_dump(), chat_ids=tuple(s.chat_id for s in g.members))
+        for c, g in zip(clusters, groups, strict=True)
+    ]
+
+
 async def generate_base_clusters_from_conversation_summaries(
     summaries: Sequence[Summary],
     *,
@@ -145,23 +181,9 @@ async def generate_base_clusters_from_conversation_summaries(
         if cached is not None:
             return cached
     vectors = embed_summaries(summaries, embedder=embedder, cache=cache)
-    if method == "kmeans":
-        if k == "auto":
-            k = base_k(vectors, seed=seed)
-        labels = kmeans_clusters(
-            vectors, k=k, clusters_per_group=clusters_per_group, seed=seed, n_init=KMEANS_RESTARTS
-        )
-    else:
-        labels = hdbscan_clusters(vectors, **dict(hdbscan_options or {}))  # type: ignore[arg-type]
+    labels = _labels(vectors, method, k, clusters_per_group, seed, hdbscan_options)
     groups = groups_from_labels(summaries, vectors, labels)
-    named = await name_clusters(groups, namer=namer, seed=seed, fallback=fallback_namer)
-    for failed in (n for n in named if n.error):
-        logger.warning("naming cluster %s failed: %s", failed.cluster_id, failed.error)
-    clusters, _ = base_clusters(groups, named)
-    result = [
-        BaseCluster(**c.model_dump(), chat_ids=tuple(s.chat_id for s in g.members))
-        for c, g in zip(clusters, groups, strict=True)
-    ]
+    result = await _named(groups, namer=namer, fallback=fallback_namer, seed=seed)
     if checkpoint_manager is not None:
         checkpoint_manager.save(checkpoint_name, key, result)
     return result
@@ -247,13 +269,9 @@ async def reduce_clusters_from_base_clusters(
         seed=seed,
         grouping=grouping,
     )
-    report = hierarchy.report
-    logger.info(
-        "hierarchy: %d levels, %d rejected choices, %d fallbacks",
-        report.levels,
-        report.rejections,
-        report.fallbacks,
-    )
+    r = hierarchy.report
+    message = "hierarchy: %d levels, %d rejected choices, %d fallbacks"
+    logger.info(message, r.levels, r.rejections, r.fallbacks)
     if checkpoint_manager is not None:
         checkpoint_manager.save(checkpoint_name, key, hierarchy.clusters)
     return hierarchy.clusters

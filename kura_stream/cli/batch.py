@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 from rich.console import Console
@@ -20,6 +22,9 @@ from rich.progress import (
 
 from kura_stream.settings import Settings
 
+if TYPE_CHECKING:
+    from kura_stream.types import Conversation
+
 console = Console(stderr=True)
 
 
@@ -32,25 +37,10 @@ def _base_k(value: str) -> int | Literal["auto"] | None:
     return int(value)
 
 
-def batch(
-    input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Conversations file."),
-    out: Path = typer.Option(..., "--out", help="Folder for the results."),
-    offline: bool = typer.Option(False, "--offline", help="No LLM: offline summaries and names."),
-    fmt: str = typer.Option("auto", "--format", help="auto, jsonl, kura, claude or sharegpt."),
-    limit: int = typer.Option(0, "--limit", help="Only the first N conversations (0: all)."),
-    max_top: int = typer.Option(10, "--top", help="Top-level clusters at most."),
-    k: str = typer.Option(
-        "auto", "--k", help="Base clusters: a number, auto (chosen from the data) or kura (n/10)."
-    ),
-) -> None:
-    """Summarise, cluster, name, build the hierarchy and the map; write files and print the tree."""
-    from kura_stream.batch import run_batch
-    from kura_stream.bootstrap import build_insight, limit_blas_threads
+def _load(input_path: Path, fmt: str, limit: int) -> list[Conversation]:
+    """The file's conversations (the first `limit`, if not 0); says which records it skipped."""
     from kura_stream.loaders import load_conversations
-    from kura_stream.tree import rich_tree
 
-    limit_blas_threads()
-    settings = Settings()
     loaded = load_conversations(input_path, fmt)  # type: ignore[arg-type]
     conversations = loaded.conversations[:limit] if limit else loaded.conversations
     for error in loaded.errors[:10]:
@@ -58,9 +48,12 @@ def batch(
     if len(loaded.errors) > 10:
         console.print(f"[yellow]... and {len(loaded.errors) - 10} more records skipped[/]")
     console.print(f"{len(conversations)} conversations from {input_path}")
-    out.mkdir(parents=True, exist_ok=True)
-    insight = build_insight(settings, offline=offline)
-    started = time.perf_counter()
+    return conversations
+
+
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """One bar per stage; yields the progress(stage, done, total) callback that updates it."""
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -75,6 +68,33 @@ def batch(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done)
 
+        yield progress
+
+
+def batch(
+    input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Conversations file."),
+    out: Path = typer.Option(..., "--out", help="Folder for the results."),
+    offline: bool = typer.Option(False, "--offline", help="No LLM: offline summaries and names."),
+    fmt: str = typer.Option("auto", "--format", help="auto, jsonl, kura, claude or sharegpt."),
+    limit: int = typer.Option(0, "--limit", help="Only the first N conversations (0: all)."),
+    max_top: int = typer.Option(10, "--top", help="Top-level clusters at most."),
+    k: str = typer.Option(
+        "auto", "--k", help="Base clusters: a number, auto (chosen from the data) or kura (n/10)."
+    ),
+) -> None:
+    """Summarise, cluster, name, build the hierarchy and the map; write files and print the tree."""
+    from kura_stream.adapters.blas import limit_blas_threads
+    from kura_stream.batch import run_batch
+    from kura_stream.bootstrap import build_insight
+    from kura_stream.tree import rich_tree
+
+    limit_blas_threads()
+    settings = Settings()
+    conversations = _load(input_path, fmt, limit)
+    out.mkdir(parents=True, exist_ok=True)
+    insight = build_insight(settings, offline=offline)
+    started = time.perf_counter()
+    with _progress_bar() as progress:
         result = asyncio.run(
             run_batch(
                 conversations,

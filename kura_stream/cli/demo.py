@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -77,6 +78,66 @@ def _wait_for_llm_names(base: str, timeout_s: float, *, stall_s: float = 300.0) 
         time.sleep(5.0)
 
 
+def _start_backends(settings: Settings, *, with_llm: bool) -> None:
+    """The local broker, and the local LLM server where the demo uses an LLM."""
+    from kura_stream.adapters.kafka_broker import BrokerConfig, KafkaBroker
+
+    status = KafkaBroker(BrokerConfig.from_settings(settings)).start()
+    console.print(f"[bold]Kafka[/] {status.version} on {status.bootstrap}")
+    if with_llm:
+        from kura_stream.adapters.llm_server import LLMServerConfig, LocalLLMServer
+
+        llm_status = LocalLLMServer(LLMServerConfig.from_settings(settings)).start()
+        console.print(f"[bold]LLM[/] {llm_status.base_url}")
+
+
+def _log_path(settings: Settings) -> Path:
+    return settings.data_dir / "serve.log"
+
+
+def _start_service(settings: Settings, serve_args: list[str]) -> subprocess.Popen[bytes]:
+    """`kura-stream serve` in a child process, its output appended to serve.log."""
+    log = _log_path(settings)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "kura_stream", "serve", *serve_args]
+    with log.open("ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+
+def _stream(base: str, sample: Path, n: int, rate: float) -> None:
+    """Produce the sample to Kafka and wait until the service has handled every record."""
+    before = httpx.get(f"{base}/status", timeout=10).json()
+    started = time.monotonic()
+    produced = subprocess.run(
+        [sys.executable, "-m", "kura_stream", "produce", str(sample), "--rate", str(rate)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    console.print(produced.stdout.strip())
+    _wait(lambda: _handled(base, before) >= n, 3600, f"{n} conversations to be handled")
+    seconds = time.monotonic() - started
+    after = httpx.get(f"{base}/status", timeout=10).json()
+    new, seen, dead = (after[k] - before[k] for k in ("conversations", "duplicates", "dlq"))
+    console.print(
+        f"[bold]Streamed[/] {n} conversations in {seconds:.1f}s ({n / seconds:.0f}/s): "
+        f"{new} new, {seen} stored already, {dead} dead-lettered"
+    )
+
+
+def _recompute(base: str) -> None:
+    """Ask the service for a recompute and wait until it completed or failed."""
+    request = httpx.post(f"{base}/recompute", timeout=10).json()
+    url = f"{base}/recompute/{request['request_id']}"
+    _wait(
+        lambda: httpx.get(url, timeout=10).json()["state"] in ("completed", "failed"),
+        3600,
+        "the recompute",
+    )
+    outcome = httpx.get(url, timeout=10).json()
+    console.print(f"[bold]Recompute[/] {outcome['state']}: {outcome['detail']}")
+
+
 def demo(
     n: int = typer.Option(2000, "--n", help="Real ShareGPT conversations to replay."),
     rate: float = typer.Option(0.0, "--rate", help="Messages per second (0: as fast as possible)."),
@@ -95,7 +156,6 @@ def demo(
     keep: bool = typer.Option(False, "--keep", help="Leave the service running afterwards."),
 ) -> None:
     """Start the broker, serve, replay a real sample, recompute, and show the result."""
-    from kura_stream.adapters.kafka_broker import BrokerConfig, KafkaBroker
     from kura_stream.datasets import fetch_sharegpt
     from kura_stream.tree import rich_tree
 
@@ -105,57 +165,17 @@ def demo(
     # SIGTERM (a timeout, a supervisor) unwinds like Ctrl-C: the service is stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     settings = Settings()
-    broker = KafkaBroker(BrokerConfig.from_settings(settings))
-    status = broker.start()
-    console.print(f"[bold]Kafka[/] {status.version} on {status.bootstrap}")
-    if llm or names_llm:
-        from kura_stream.adapters.llm_server import LLMServerConfig, LocalLLMServer
-
-        llm_status = LocalLLMServer(LLMServerConfig.from_settings(settings)).start()
-        console.print(f"[bold]LLM[/] {llm_status.base_url}")
+    _start_backends(settings, with_llm=llm or names_llm)
     sample = fetch_sharegpt(n)
     console.print(f"[bold]Sample[/] {n} ShareGPT conversations -> {sample}")
-
     base = f"http://{settings.service.host}:{settings.service.port}"
-    log = settings.data_dir / "serve.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "kura_stream", "serve", *([] if llm else ["--offline"])]
-    args += ["--names", "llm"] if names_llm else []
-    with log.open("ab") as out:
-        service = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy()
-        )
+    args = [*([] if llm else ["--offline"]), *(["--names", "llm"] if names_llm else [])]
+    service = _start_service(settings, args)
     try:
         _wait(lambda: httpx.get(f"{base}/health", timeout=2).status_code < 600, 180, "the service")
-        console.print(f"[bold]Service[/] {base} (PID {service.pid}, log {log})")
-        before = httpx.get(f"{base}/status", timeout=10).json()
-        started = time.monotonic()
-        produced = subprocess.run(
-            [sys.executable, "-m", "kura_stream", "produce", str(sample), "--rate", str(rate)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        console.print(produced.stdout.strip())
-        _wait(lambda: _handled(base, before) >= n, 3600, f"{n} conversations to be handled")
-        seconds = time.monotonic() - started
-        after = httpx.get(f"{base}/status", timeout=10).json()
-        new, seen, dead = (after[k] - before[k] for k in ("conversations", "duplicates", "dlq"))
-        console.print(
-            f"[bold]Streamed[/] {n} conversations in {seconds:.1f}s ({n / seconds:.0f}/s): "
-            f"{new} new, {seen} stored already, {dead} dead-lettered"
-        )
-        request = httpx.post(f"{base}/recompute", timeout=10).json()
-        _wait(
-            lambda: (
-                httpx.get(f"{base}/recompute/{request['request_id']}", timeout=10).json()["state"]
-                in ("completed", "failed")
-            ),
-            3600,
-            "the recompute",
-        )
-        outcome = httpx.get(f"{base}/recompute/{request['request_id']}", timeout=10).json()
-        console.print(f"[bold]Recompute[/] {outcome['state']}: {outcome['detail']}")
+        console.print(f"[bold]Service[/] {base} (PID {service.pid}, log {_log_path(settings)})")
+        _stream(base, sample, n, rate)
+        _recompute(base)
         clusters = _as_clusters(_clusters(base))
         console.print(rich_tree(clusters, settings.clustering.min_cluster_size_shown))
         if names_llm:

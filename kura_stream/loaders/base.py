@@ -160,6 +160,34 @@ class Turn:
     created_at: datetime | None = None
 
 
+def parse_turns(items: object, field: str, parse: Callable[[Any], Turn | None]) -> list[Turn]:
+    """The turns of a record's message list, each item parsed by `parse` (None: skipped).
+
+    Args:
+        items: The record's list of messages.
+        field: The list's field name, for errors ("messages.3: unknown role 'x'").
+        parse: One item -> its Turn, or None for a message that is skipped (system); raises
+            RecordError with a short reason.
+
+    Raises:
+        RecordError: The list is missing or empty, or an item is refused (reason prefixed
+            with the field and the item's index).
+    """
+    if not isinstance(items, list):
+        raise RecordError(f"{field}: missing or not a list")
+    if not items:
+        raise RecordError(f"{field}: empty")
+    turns = []
+    for i, item in enumerate(items):
+        try:
+            turn = parse(item)
+        except RecordError as exc:
+            raise RecordError(f"{field}.{i}: {exc.reason}") from exc
+        if turn is not None:
+            turns.append(turn)
+    return turns
+
+
 def build_conversation(
     chat_id: object,
     created_at: object,

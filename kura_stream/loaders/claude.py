@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from kura_stream.loaders.base import (
     content_text,
     parse_records,
     parse_time,
+    parse_turns,
 )
 from kura_stream.loaders.containers import iter_records
 from kura_stream.types import Conversation, MetadataValue
@@ -33,6 +33,21 @@ _SENDERS: dict[str, Role] = {"human": "user", "assistant": "assistant"}
 
 def _no_metadata(_: Mapping[str, Any]) -> Mapping[str, MetadataValue]:
     return {}
+
+
+def _claude_turn(message: Any) -> Turn:
+    if not isinstance(message, Mapping):
+        raise RecordError("not an object")
+    sender = message.get("sender")
+    role = _SENDERS.get(sender) if isinstance(sender, str) else None
+    if role is None:
+        raise RecordError(f"unknown sender {sender!r}")
+    items = message.get("content")
+    if isinstance(items, list):
+        text = content_text([p for p in items if isinstance(p, Mapping)])
+    else:
+        text = content_text(message.get("text", ""))
+    return Turn(role, text, parse_time(message.get("created_at")))
 
 
 def parse_claude_record(raw: Any, metadata_fn: MetadataFn = _no_metadata) -> Conversation:
@@ -49,33 +64,15 @@ def parse_claude_record(raw: Any, metadata_fn: MetadataFn = _no_metadata) -> Con
     """
     if not isinstance(raw, Mapping):
         raise RecordError(f"expected a JSON object, got {type(raw).__name__}")
-    messages = raw.get("chat_messages")
-    if not isinstance(messages, list):
-        raise RecordError("chat_messages: missing or not a list")
-    if not messages:
-        raise RecordError("chat_messages: empty")
-    keyed: list[tuple[datetime | None, int, int, Turn]] = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise RecordError(f"chat_messages.{i}: not an object")
-        sender = message.get("sender")
-        role = _SENDERS.get(sender) if isinstance(sender, str) else None
-        if role is None:
-            raise RecordError(f"chat_messages.{i}: unknown sender {sender!r}")
-        try:
-            items = message.get("content")
-            if isinstance(items, list):
-                text = content_text([p for p in items if isinstance(p, Mapping)])
-            else:
-                text = content_text(message.get("text", ""))
-            when = parse_time(message.get("created_at"))
-        except RecordError as exc:
-            raise RecordError(f"chat_messages.{i}: {exc.reason}") from exc
-        keyed.append((when, 0 if role == "user" else 1, i, Turn(role, text, when)))
+    turns = parse_turns(raw.get("chat_messages"), "chat_messages", _claude_turn)
     start = parse_time(raw.get("created_at")) or UNKNOWN_CREATED_AT
-    keyed.sort(key=lambda k: (k[0] or start, k[1], k[2]))
+    # By time, a human message before an assistant one at the same time, then in file order.
+    order = sorted(
+        range(len(turns)),
+        key=lambda i: (turns[i].created_at or start, 0 if turns[i].role == "user" else 1, i),
+    )
     metadata = dict(metadata_fn(raw))
-    turns = [k[3] for k in keyed]
+    turns = [turns[i] for i in order]
     return build_conversation(raw.get("uuid"), raw.get("created_at"), turns, metadata)
 
 

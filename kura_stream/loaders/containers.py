@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 from kura_stream.loaders.base import LoadError, RawRecord, excerpt
 
@@ -86,6 +86,39 @@ class _Buffer:
             self.fill()
 
 
+def _decode_next(
+    buf: _Buffer, decoder: json.JSONDecoder, index: int, chunk_chars: int, name: str
+) -> tuple[Any, int] | str:
+    """Element `index` (at buf.pos) and where it ends, reading on as needed; or why not."""
+    want = chunk_chars
+    while True:
+        try:
+            value, end = decoder.raw_decode(buf.text, buf.pos)
+        except json.JSONDecodeError as exc:
+            incomplete = exc.pos >= len(buf.text) - _NEAR_END or exc.msg.startswith(
+                "Unterminated string"
+            )
+            too_big = len(buf.text) - buf.pos > _MAX_ELEMENT_CHARS
+            if buf.eof or not incomplete or too_big:
+                reason = (
+                    f"truncated: element {index} is cut off at the end of the file"
+                    if buf.eof and incomplete
+                    else f"invalid JSON in element {index}: {exc.msg}"
+                )
+                logger.info("%s: stopped after %d elements: %s", name, index, reason)
+                return reason
+            buf.fill(want)
+            want *= 2  # a big element is re-decoded O(log n) times, not O(n)
+            continue
+        if end == len(buf.text) and not buf.eof:
+            buf.fill(want)  # a number at the very end may continue in the next chunk
+            continue
+        if end == len(buf.text) and isinstance(value, int | float):
+            # A number that ends the file may have lost digits to the cut.
+            return f"truncated: element {index} is cut off at the end of the file"
+        return value, end
+
+
 def iter_json_array(
     path: Path, source: str | None = None, *, chunk_chars: int = _CHUNK_CHARS
 ) -> Iterator[RawRecord | LoadError]:
@@ -122,36 +155,11 @@ def iter_json_array(
             if nxt == "":
                 yield LoadError(name, index, "truncated: the array never closes", "")
                 return
-            want = chunk_chars
-            while True:
-                try:
-                    value, end = decoder.raw_decode(buf.text, buf.pos)
-                except json.JSONDecodeError as exc:
-                    incomplete = exc.pos >= len(buf.text) - _NEAR_END or exc.msg.startswith(
-                        "Unterminated string"
-                    )
-                    too_big = len(buf.text) - buf.pos > _MAX_ELEMENT_CHARS
-                    if buf.eof or not incomplete or too_big:
-                        reason = (
-                            f"truncated: element {index} is cut off at the end of the file"
-                            if buf.eof and incomplete
-                            else f"invalid JSON in element {index}: {exc.msg}"
-                        )
-                        yield LoadError(name, index, reason, excerpt(buf.text[buf.pos :]))
-                        logger.info("%s: stopped after %d elements: %s", name, index, reason)
-                        return
-                    buf.fill(want)
-                    want *= 2  # a big element is re-decoded O(log n) times, not O(n)
-                    continue
-                if end == len(buf.text) and not buf.eof:
-                    buf.fill(want)  # a number at the very end may continue in the next chunk
-                    continue
-                break
-            if end == len(buf.text) and isinstance(value, int | float):
-                # A number that ends the file may have lost digits to the cut.
-                reason = f"truncated: element {index} is cut off at the end of the file"
-                yield LoadError(name, index, reason, excerpt(buf.text[buf.pos :]))
+            decoded = _decode_next(buf, decoder, index, chunk_chars, name)
+            if isinstance(decoded, str):
+                yield LoadError(name, index, decoded, excerpt(buf.text[buf.pos :]))
                 return
+            value, end = decoded
             yield index, value
             index += 1
             buf.pos = end

@@ -20,6 +20,7 @@ from kura_stream.loaders.base import (
     map_role,
     parse_records,
     parse_time,
+    parse_turns,
 )
 from kura_stream.types import Conversation, Message, MetadataValue
 
@@ -55,27 +56,22 @@ def _call(fn: Callable[[Row], Any], row: Row, what: str) -> Any:
         raise RecordError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
+def _hf_turn(message: Any) -> Turn | None:
+    if isinstance(message, Message):
+        return Turn(message.role, message.content, message.created_at)
+    if not isinstance(message, Mapping):
+        raise RecordError("not an object")
+    role = map_role(message.get("role", message.get("from")))
+    if role is None:
+        return None
+    content = message.get("content", message.get("value"))
+    return Turn(role, content_text(content), parse_time(message.get("created_at")))
+
+
 def _turns(messages: Any) -> list[Turn]:
     if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
         raise RecordError("messages: not a list")
-    if not messages:
-        raise RecordError("messages: empty")
-    turns = []
-    for i, message in enumerate(messages):
-        try:
-            if isinstance(message, Message):
-                turns.append(Turn(message.role, message.content, message.created_at))
-                continue
-            if not isinstance(message, Mapping):
-                raise RecordError("not an object")
-            role = map_role(message.get("role", message.get("from")))
-            if role is None:
-                continue
-            content = message.get("content", message.get("value"))
-            turns.append(Turn(role, content_text(content), parse_time(message.get("created_at"))))
-        except RecordError as exc:
-            raise RecordError(f"messages.{i}: {exc.reason}") from exc
-    return turns
+    return parse_turns(list(messages), "messages", _hf_turn)
 
 
 def make_row_parser(
@@ -125,6 +121,31 @@ def _from_disk(hf: Any, path: str, split: str) -> Iterable[Any]:
     return rows
 
 
+def _open_dataset(
+    path: str,
+    name: str | None,
+    split: str,
+    data_files: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None,
+    streaming: bool,
+) -> Iterable[Any]:
+    """The split's rows, from a save_to_disk folder or through load_dataset (see the caller)."""
+    try:
+        hf = importlib.import_module("datasets")
+    except ImportError as exc:
+        raise ImportError(
+            "loading a Hugging Face dataset needs: pip install 'kura-stream[hf]'"
+        ) from exc
+    if is_saved_dataset(path):
+        return _from_disk(hf, path, split)
+    kwargs: dict[str, Any] = {"split": split, "streaming": streaming}
+    if name is not None:
+        kwargs["name"] = name
+    if data_files is not None:
+        kwargs["data_files"] = data_files
+    dataset: Iterable[Any] = hf.load_dataset(path, **kwargs)
+    return dataset
+
+
 def iter_hf_dataset(
     path: str,
     *,
@@ -160,22 +181,7 @@ def iter_hf_dataset(
     Raises:
         ImportError: The `datasets` package is not installed (install kura-stream[hf]).
     """
-    try:
-        hf = importlib.import_module("datasets")
-    except ImportError as exc:
-        raise ImportError(
-            "loading a Hugging Face dataset needs: pip install 'kura-stream[hf]'"
-        ) from exc
-    dataset: Iterable[Any]
-    if is_saved_dataset(path):
-        dataset = _from_disk(hf, path, split)
-    else:
-        kwargs: dict[str, Any] = {"split": split, "streaming": streaming}
-        if name is not None:
-            kwargs["name"] = name
-        if data_files is not None:
-            kwargs["data_files"] = data_files
-        dataset = hf.load_dataset(path, **kwargs)
+    dataset = _open_dataset(path, name, split, data_files, streaming)
     rows: Iterable[Any] = dataset
     if max_conversations is not None:
         rows = itertools.islice(dataset, max_conversations)

@@ -18,11 +18,22 @@ from kura_stream.loaders.base import (
     map_role,
     parse_records,
     parse_time,
+    parse_turns,
 )
 from kura_stream.loaders.containers import iter_json_array, iter_jsonl, iter_records
 from kura_stream.types import Conversation
 
 logger = logging.getLogger(__name__)
+
+
+def _kura_turn(message: Any) -> Turn | None:
+    if not isinstance(message, Mapping):
+        raise RecordError("not an object")
+    role = map_role(message.get("role"))
+    if role is None:
+        return None
+    content = content_text(message.get("content"))
+    return Turn(role, content, parse_time(message.get("created_at")))
 
 
 def parse_kura_record(raw: Any) -> Conversation:
@@ -37,28 +48,7 @@ def parse_kura_record(raw: Any) -> Conversation:
     """
     if not isinstance(raw, Mapping):
         raise RecordError(f"expected a JSON object, got {type(raw).__name__}")
-    messages = raw.get("messages")
-    if not isinstance(messages, list):
-        raise RecordError("messages: missing or not a list")
-    if not messages:
-        raise RecordError("messages: empty")
-    turns = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise RecordError(f"messages.{i}: not an object")
-        try:
-            role = map_role(message.get("role"))
-            if role is None:
-                continue
-            turns.append(
-                Turn(
-                    role,
-                    content_text(message.get("content")),
-                    parse_time(message.get("created_at")),
-                )
-            )
-        except RecordError as exc:
-            raise RecordError(f"messages.{i}: {exc.reason}") from exc
+    turns = parse_turns(raw.get("messages"), "messages", _kura_turn)
     return build_conversation(raw.get("chat_id"), raw.get("created_at"), turns, raw.get("metadata"))
 
 

@@ -17,6 +17,7 @@ from kura_stream.loaders.base import (
     content_text,
     map_role,
     parse_records,
+    parse_turns,
 )
 from kura_stream.loaders.containers import iter_records
 from kura_stream.types import Conversation, MetadataValue
@@ -28,6 +29,13 @@ MetadataFn = Callable[[Mapping[str, Any]], Mapping[str, MetadataValue]]
 
 def _no_metadata(_: Mapping[str, Any]) -> Mapping[str, MetadataValue]:
     return {}
+
+
+def _sharegpt_turn(turn: Any) -> Turn | None:
+    if not isinstance(turn, Mapping):
+        raise RecordError("not an object")
+    role = map_role(turn.get("from"))
+    return None if role is None else Turn(role, content_text(turn.get("value")))
 
 
 def parse_sharegpt_record(raw: Any, metadata_fn: MetadataFn = _no_metadata) -> Conversation:
@@ -42,21 +50,7 @@ def parse_sharegpt_record(raw: Any, metadata_fn: MetadataFn = _no_metadata) -> C
     """
     if not isinstance(raw, Mapping):
         raise RecordError(f"expected a JSON object, got {type(raw).__name__}")
-    turns_raw = raw.get("conversations")
-    if not isinstance(turns_raw, list):
-        raise RecordError("conversations: missing or not a list")
-    if not turns_raw:
-        raise RecordError("conversations: empty")
-    turns = []
-    for i, turn in enumerate(turns_raw):
-        if not isinstance(turn, Mapping):
-            raise RecordError(f"conversations.{i}: not an object")
-        try:
-            role = map_role(turn.get("from"))
-            if role is not None:
-                turns.append(Turn(role, content_text(turn.get("value"))))
-        except RecordError as exc:
-            raise RecordError(f"conversations.{i}: {exc.reason}") from exc
+    turns = parse_turns(raw.get("conversations"), "conversations", _sharegpt_turn)
     chat_id = raw.get("id", raw.get("chat_id"))
     created_at = raw.get("created_at")
     return build_conversation(chat_id, created_at, turns, dict(metadata_fn(raw)))

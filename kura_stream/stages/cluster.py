@@ -132,6 +132,30 @@ def kmeans_clusters(
     return labels
 
 
+def _hdbscan_labels(
+    x: npt.NDArray[np.float32],
+    min_cluster_size: int,
+    min_samples: int | None,
+    cluster_selection_epsilon: float,
+    cluster_selection_method: Literal["eom", "leaf"],
+) -> npt.NDArray[np.int64]:
+    """HDBSCAN's own labels (OUTLIER for noise); all noise below min_cluster_size points."""
+    from sklearn.cluster import HDBSCAN
+
+    n = x.shape[0]
+    if n < max(2, min_cluster_size):
+        return np.full(n, OUTLIER, dtype=np.int64)
+    model = HDBSCAN(
+        min_cluster_size=min_cluster_size,
+        min_samples=min_samples,
+        cluster_selection_epsilon=cluster_selection_epsilon,
+        cluster_selection_method=cluster_selection_method,
+        metric="euclidean",
+        copy=True,
+    )
+    return np.asarray(model.fit_predict(x), dtype=np.int64)
+
+
 def hdbscan_clusters(
     vectors: npt.ArrayLike,
     *,
@@ -165,24 +189,13 @@ def hdbscan_clusters(
     Returns:
         Labels 0..m-1 (numbered by first appearance), OUTLIER for kept noise, shape (n,).
     """
-    from sklearn.cluster import HDBSCAN
-
     x = normalise(vectors)
     n = x.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    if n < max(2, min_cluster_size):
-        raw: npt.NDArray[np.int64] = np.full(n, OUTLIER, dtype=np.int64)
-    else:
-        model = HDBSCAN(
-            min_cluster_size=min_cluster_size,
-            min_samples=min_samples,
-            cluster_selection_epsilon=cluster_selection_epsilon,
-            cluster_selection_method=cluster_selection_method,
-            metric="euclidean",
-            copy=True,
-        )
-        raw = np.asarray(model.fit_predict(x), dtype=np.int64)
+    raw = _hdbscan_labels(
+        x, min_cluster_size, min_samples, cluster_selection_epsilon, cluster_selection_method
+    )
     labels = relabel_by_first_seen(raw)
     n_noise = int(np.sum(labels == OUTLIER))
     n_clusters = int(labels.max()) + 1 if n_noise < n else 0

@@ -22,6 +22,23 @@ def embedding_cache_key(text: str, embedder: Embedder) -> str:
     return make_key(CACHE_NAMESPACE, text, producer=embedder.name)
 
 
+def _cached(
+    cache: Cache | None, keys: Sequence[str], dim: int
+) -> dict[str, npt.NDArray[np.float32]]:
+    """The cached vectors of `keys` (an entry of another length is left out, a miss)."""
+    found: dict[str, npt.NDArray[np.float32]] = {}
+    if cache is None:
+        return found
+    for key, raw in cache.get_many_bytes(keys).items():
+        if len(raw) == 4 * dim:
+            found[key] = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+        else:
+            logger.warning(
+                "cached vector %s has %d bytes, not %d: miss", key[:12], len(raw), 4 * dim
+            )
+    return found
+
+
 def embed_texts(
     texts: Sequence[str],
     *,
@@ -51,15 +68,7 @@ def embed_texts(
     dim = embedder.dim
     out = np.zeros((len(texts), dim), dtype=np.float32)
     keys = [embedding_cache_key(t, embedder) for t in texts]
-    found: dict[str, npt.NDArray[np.float32]] = {}
-    if cache is not None:
-        for key, raw in cache.get_many_bytes(keys).items():
-            if len(raw) == 4 * dim:
-                found[key] = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-            else:
-                logger.warning(
-                    "cached vector %s has %d bytes, not %d: miss", key[:12], len(raw), 4 * dim
-                )
+    found = _cached(cache, keys, dim)
     misses = {k: t for k, t in zip(keys, texts, strict=True) if k not in found}
     miss_keys = list(misses)
     for start in range(0, len(miss_keys), batch_size):

@@ -1,4 +1,21 @@
-"""Clio's meta-clustering: neighbourhoods, proposed parents, dedup, assignment, renaming."""
+"""Clio's meta-clustering: neighbourhoods, proposed parents, dedup, assignment, renaming.
+
+Each level of `build_hierarchy`: k-means groups the current clusters' centroids into
+neighbourhoods of about `neighbourhood_size` (at most twice that); the namer proposes parent
+names per neighbourhood, seeing its clusters plus the `outside_context` nearest outside it;
+candidates are merged across neighbourhoods when their normalised text is equal or their
+embeddings' cosine is at least `dedup_threshold`; each child chooses among at most
+`max_candidates` candidates (its neighbourhood's, then the nearest by embedding, in a
+seeded shuffled order). An answer not in that list is rejected and asked once more; a
+second rejection places the child on the candidate nearest its own name and description.
+Parents that no child chose are dropped; the rest are renamed from (at most
+`max_children_shown` of) their children. Every prompt is bounded whatever the cluster count.
+
+With grouping="centroids" a level's parents are k-means groups of its clusters' centroids
+(centred on their mean) instead, and the namer only names them (label_parent): for a
+namer that cannot judge meaning. The offline namer's word overlap grouped 3,000 MultiWOZ
+turns into a top level scoring AMI 0.20 against their labels; by centroids, 0.43.
+"""
 
 from __future__ import annotations
 
@@ -74,21 +91,7 @@ async def build_hierarchy(
 ) -> Hierarchy:
     """Build Clio's hierarchy above base clusters until at most `max_top` clusters are on top.
 
-    Each level: k-means groups the current clusters' centroids into neighbourhoods of about
-    `neighbourhood_size` (at most twice that); the namer proposes parent names per
-    neighbourhood, seeing its clusters plus the `outside_context` nearest outside it;
-    candidates are merged across neighbourhoods when their normalised text is equal or their
-    embeddings' cosine is at least `dedup_threshold`; each child chooses among at most
-    `max_candidates` candidates (its neighbourhood's, then the nearest by embedding, in a
-    seeded shuffled order). An answer not in that list is rejected and asked once more; a
-    second rejection places the child on the candidate nearest its own name and description.
-    Parents that no child chose are dropped; the rest are renamed from (at most
-    `max_children_shown` of) their children. Every prompt is bounded whatever the cluster count.
-
-    With grouping="centroids" a level's parents are k-means groups of its clusters' centroids
-    (centred on their mean) instead, and the namer only names them (label_parent): for a
-    namer that cannot judge meaning. The offline namer's word overlap grouped 3,000 MultiWOZ
-    turns into a top level scoring AMI 0.20 against their labels; by centroids, 0.43.
+    How each level is built (by names or by centroids) is told in the module docstring.
 
     Args:
         clusters: Base clusters (level 0, parent_id None); their name/description are labels.
@@ -123,41 +126,36 @@ async def build_hierarchy(
         max_shown=max_children_shown,
         threshold=dedup_threshold,
     )
-    done: dict[str, Cluster] = {}
-    cents = {c.id: normalise(np.asarray(centroids[c.id])[None, :])[0] for c in clusters}
-    current = list(clusters)
-    level = 0
-    while len(current) > max_top:
-        vecs = np.stack([cents[c.id] for c in current])
-        n_target = target_parents(len(current), max_top, branching)
-        build_level = builder.level if grouping == "names" else builder.level_by_centroids
-        groups = await build_level(current, vecs, level, n_target)
-        parents: list[Cluster] = []
-        for label, members in groups:
-            children = [current[i] for i in members]
-            pid = parent_id(level + 1, [c.id for c in children])
-            cents[pid] = _weighted_centroid(vecs[members], [c.count for c in children])
-            parents.append(
-                Cluster(
-                    id=pid,
-                    name=label.name,
-                    description=label.description,
-                    slug=label.slug,
-                    count=sum(c.count for c in children),
-                    level=level + 1,
-                )
+    return await builder.build(clusters, centroids, max_top, branching, grouping)
+
+
+def _parents(
+    groups: Sequence[tuple[ClusterLabel, list[int]]],
+    current: Sequence[Cluster],
+    vecs: npt.NDArray[np.float32],
+    level: int,
+    cents: dict[str, npt.NDArray[np.float32]],
+    done: dict[str, Cluster],
+) -> list[Cluster]:
+    """The parents at `level` of one level's groups; notes their centroids and the children."""
+    parents: list[Cluster] = []
+    for label, members in groups:
+        children = [current[i] for i in members]
+        pid = parent_id(level, [c.id for c in children])
+        cents[pid] = _weighted_centroid(vecs[members], [c.count for c in children])
+        parents.append(
+            Cluster(
+                id=pid,
+                name=label.name,
+                description=label.description,
+                slug=label.slug,
+                count=sum(c.count for c in children),
+                level=level,
             )
-            for child in children:
-                done[child.id] = child.model_copy(update={"parent_id": pid})
-        logger.info("level %d: %d clusters -> %d parents", level + 1, len(current), len(parents))
-        current, level = parents, level + 1
-    builder.report.levels = level
-    for top in current:
-        done[top.id] = top
-    order = {c.id: i for i, c in enumerate(clusters)}
-    out = sorted(done.values(), key=lambda c: (c.level, order.get(c.id, 0)))
-    logger.info("hierarchy: %s", builder.report)
-    return Hierarchy(out, {c.id: cents[c.id] for c in out}, builder.report)
+        )
+        for child in children:
+            done[child.id] = child.model_copy(update={"parent_id": pid})
+    return parents
 
 
 @dataclass
@@ -174,6 +172,37 @@ class _Builder:
     max_shown: int
     threshold: float
     report: HierarchyReport = field(default_factory=HierarchyReport)
+
+    async def build(
+        self,
+        clusters: Sequence[Cluster],
+        centroids: Mapping[str, npt.ArrayLike],
+        max_top: int,
+        branching: int,
+        grouping: HierarchyGrouping,
+    ) -> Hierarchy:
+        """Levels of parents above `clusters` until at most `max_top` have no parent."""
+        done: dict[str, Cluster] = {}
+        cents = {c.id: normalise(np.asarray(centroids[c.id])[None, :])[0] for c in clusters}
+        current = list(clusters)
+        level = 0
+        while len(current) > max_top:
+            vecs = np.stack([cents[c.id] for c in current])
+            n_target = target_parents(len(current), max_top, branching)
+            build_level = self.level if grouping == "names" else self.level_by_centroids
+            groups = await build_level(current, vecs, level, n_target)
+            parents = _parents(groups, current, vecs, level + 1, cents, done)
+            logger.info(
+                "level %d: %d clusters -> %d parents", level + 1, len(current), len(parents)
+            )
+            current, level = parents, level + 1
+        self.report.levels = level
+        for top in current:
+            done[top.id] = top
+        order = {c.id: i for i, c in enumerate(clusters)}
+        out = sorted(done.values(), key=lambda c: (c.level, order.get(c.id, 0)))
+        logger.info("hierarchy: %s", self.report)
+        return Hierarchy(out, {c.id: cents[c.id] for c in out}, self.report)
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         async with self.gate:

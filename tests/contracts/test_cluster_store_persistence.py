@@ -21,7 +21,8 @@ from qdrant_client import QdrantClient
 from kura_stream.adapters import qdrant_store
 from kura_stream.adapters.edge_store import EdgeClusterStore
 from kura_stream.adapters.qdrant_store import QdrantClusterStore
-from kura_stream.adapters.stores import DimensionMismatchError, StoreLockedError, open_store
+from kura_stream.adapters.store_factory import open_store
+from kura_stream.adapters.stores import DimensionMismatchError, StoreLockedError
 from kura_stream.protocols import ClusterStore
 from kura_stream.records import ClusterPoint
 from kura_stream.settings import StoreSettings

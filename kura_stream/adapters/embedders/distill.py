@@ -129,6 +129,53 @@ def _forward(
     return np.nan_to_num(out)
 
 
+def _reduce(hidden: npt.NDArray[Any], recipe: Recipe) -> tuple[npt.NDArray[Any], float]:
+    """PCA to recipe.pca_dims, Zipf/SIF-weighted, in recipe.dtype; and the variance kept."""
+    # Imported here: set-up needs it, the callers that only want Recipe do not.
+    from sklearn.decomposition import PCA
+
+    # covariance_eigh: the 384x384 covariance's eigenvectors, as model2vec 0.10 computes its
+    # PCA; exact, deterministic and about a second (a full SVD of 29k rows took 5-35 s).
+    pca = PCA(n_components=recipe.pca_dims, svd_solver="covariance_eigh")
+    reduced = pca.fit_transform(hidden.astype(np.float64))
+    weighted = reduced * zipf_sif_weights(len(hidden), recipe.sif_coefficient)[:, None]
+    return weighted.astype(np.dtype(recipe.dtype)), float(pca.explained_variance_ratio_.sum())
+
+
+def _save_static(
+    vectors: npt.NDArray[Any],
+    tokenizer_json: dict[str, Any],
+    kept: list[tuple[str, int]],
+    recipe: Recipe,
+    out_dir: Path,
+    model_name: str,
+) -> None:
+    """Save the vectors with a tokenizer over the kept vocabulary as a model2vec folder."""
+    from model2vec import StaticModel
+
+    config = {
+        "model_type": "model2vec",
+        "architectures": ["StaticModel"],
+        "tokenizer_name": BASE_MODEL,
+        "apply_pca": recipe.pca_dims,
+        "sif_coefficient": recipe.sif_coefficient,
+        "hidden_dim": recipe.pca_dims,
+        "seq_length": 1000000,
+        "normalize": True,
+        "pooling": "mean",
+    }
+    model = StaticModel(
+        vectors=vectors,
+        tokenizer=_static_tokenizer(tokenizer_json, kept),
+        config=config,
+        normalize=True,
+        base_model_name=BASE_MODEL,
+        language=["en"],
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, model_name=model_name)
+
+
 def distil_static(
     onnx_path: Path,
     tokenizer_path: Path,
@@ -154,10 +201,6 @@ def distil_static(
     Returns:
         Sizes and timings.
     """
-    # Imported here: set-up needs them, the callers that only want Recipe do not.
-    from model2vec import StaticModel
-    from sklearn.decomposition import PCA
-
     recipe = recipe or Recipe()
     started = time.perf_counter()
     tokenizer_json = json.loads(tokenizer_path.read_text(encoding="utf-8"))
@@ -167,38 +210,12 @@ def distil_static(
     hidden = _forward(onnx_path, [i for _, i in kept], vocab["[CLS]"], vocab["[SEP]"], recipe)
     forward_s = time.perf_counter() - started
 
-    # covariance_eigh: the 384x384 covariance's eigenvectors, as model2vec 0.10 computes its
-    # PCA; exact, deterministic and about a second (a full SVD of 29k rows took 5-35 s).
-    pca = PCA(n_components=recipe.pca_dims, svd_solver="covariance_eigh")
-    reduced = pca.fit_transform(hidden.astype(np.float64))
-    weighted = reduced * zipf_sif_weights(len(kept), recipe.sif_coefficient)[:, None]
-    vectors = weighted.astype(np.dtype(recipe.dtype))
-
-    config = {
-        "model_type": "model2vec",
-        "architectures": ["StaticModel"],
-        "tokenizer_name": BASE_MODEL,
-        "apply_pca": recipe.pca_dims,
-        "sif_coefficient": recipe.sif_coefficient,
-        "hidden_dim": recipe.pca_dims,
-        "seq_length": 1000000,
-        "normalize": True,
-        "pooling": "mean",
-    }
-    model = StaticModel(
-        vectors=vectors,
-        tokenizer=_static_tokenizer(tokenizer_json, kept),
-        config=config,
-        normalize=True,
-        base_model_name=BASE_MODEL,
-        language=["en"],
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, model_name=model_name or out_dir.name)
+    vectors, explained = _reduce(hidden, recipe)
+    _save_static(vectors, tokenizer_json, kept, recipe, out_dir, model_name or out_dir.name)
     stats = DistilStats(
         vocab_size=len(kept),
         dim=recipe.pca_dims,
-        explained_variance=float(pca.explained_variance_ratio_.sum()),
+        explained_variance=explained,
         forward_s=forward_s,
         total_s=time.perf_counter() - started,
     )

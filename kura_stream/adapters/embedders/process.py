@@ -43,8 +43,8 @@ def _exit_with_parent(parent: int) -> None:
 
 def _load(settings: Settings, parent: int) -> None:
     global _embedder
+    from kura_stream.adapters.blas import limit_blas_threads
     from kura_stream.adapters.embedders.factory import make_embedder
-    from kura_stream.bootstrap import limit_blas_threads
 
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     limit_blas_threads()
