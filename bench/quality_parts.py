@@ -179,11 +179,11 @@ async def replay(
     (recompute_due) is asked after every arrival, and a recompute it asks for runs at once
     (its measured seconds are added to the clock).
     """
-    from consumers.recompute import recompute_due
     from kura_stream.adapters.store_factory import open_store
+    from kura_stream.bootstrap import assign_params
     from kura_stream.service.assigner import Assigner
     from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute
-    from kura_stream.service.serve import assign_params
+    from kura_stream.service.recompute_runner import recompute_due
     from kura_stream.settings import Settings, StoreSettings
     from kura_stream.types import EmbeddedConversation
 

@@ -20,9 +20,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord
-from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaRouter
+from faststream.kafka.message import KafkaMessage
 
+from kura_stream.adapters.kafka_stream import KAFKA_ERRORS, KafkaRecord
 from kura_stream.adapters.stores import StoreError
 from kura_stream.errors import TransientError
 
@@ -50,9 +51,22 @@ async def tolerant_parser(msg: Any, original: Callable[[Any], Awaitable[Any]]) -
         return await original(dataclasses.replace(msg, headers=()))
 
 
+def raw_router() -> KafkaRouter:
+    """A router whose subscribers hand raw records to their handlers (see the module doc)."""
+    return KafkaRouter(parser=tolerant_parser, decoder=keep_raw_body)
+
+
+def records_of(msg: KafkaMessage) -> tuple[KafkaRecord, ...]:
+    """The raw records behind a FastStream message, one or a batch."""
+    raw = msg.raw_message
+    if isinstance(raw, list):  # FastStream's TestKafkaBroker hands a batch over as a list
+        return tuple(raw)
+    return raw if isinstance(raw, tuple) else (raw,)
+
+
 def is_transient(err: BaseException) -> bool:
     """Whether a failure is of something outside the records (retry later, never DLQ)."""
-    return isinstance(err, TransientError | StoreError | KafkaError | OSError | TimeoutError)
+    return isinstance(err, (TransientError, StoreError, OSError, TimeoutError, *KAFKA_ERRORS))
 
 
 RecordKey = tuple[str, int, int]
@@ -76,12 +90,12 @@ class RetryGuard:
         self._quiet = 0
 
     @staticmethod
-    def key(records: Sequence[ConsumerRecord[Any, Any]]) -> RecordKey:
+    def key(records: Sequence[KafkaRecord]) -> RecordKey:
         """The batch's first record."""
         first = records[0]
         return first.topic, first.partition, first.offset
 
-    async def failed(self, records: Sequence[ConsumerRecord[Any, Any]], err: Exception) -> bool:
+    async def failed(self, records: Sequence[KafkaRecord], err: Exception) -> bool:
         """Note a failure and pause. True: take the batch apart now; False: raise, redeliver."""
         if is_transient(err):
             self.transient_streak += 1
@@ -107,7 +121,7 @@ class RetryGuard:
         await asyncio.sleep(self.pause_s * 2.0 ** (tries - 1))
         return False
 
-    def succeeded(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+    def succeeded(self, records: Sequence[KafkaRecord]) -> None:
         """Forget the batch's failures; a transient outage is over."""
         if records:
             self.failures.pop(self.key(records), None)

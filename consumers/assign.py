@@ -5,25 +5,32 @@ Stateful: exactly one is active (the embedded topic has one partition); others s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TypeAlias
+from typing import Annotated, TypeAlias
 
-from aiokafka import ConsumerRecord
+from faststream import Context
+from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
-from consumers._kafka import publish_confirmed, records_of
-from consumers._raw import RetryGuard, is_transient, keep_raw_body, tolerant_parser
-from kura_stream.service.assigner import AssignBatch
-from kura_stream.service.runtime import Runtime
+from consumers._raw import RetryGuard, is_transient, raw_router, records_of
+from kura_stream.adapters.kafka_stream import KafkaRecord
+from kura_stream.service.assigner import AssignBatch, Assigner
+from kura_stream.service.metrics import ServiceMetrics
+from kura_stream.service.outputs import Outputs
+from kura_stream.settings import KafkaSettings
 from kura_stream.types import DeadLetter, EmbeddedConversation
 
 logger = logging.getLogger(__name__)
 
-Raw: TypeAlias = ConsumerRecord[bytes, bytes]
+GUARD = "assign_guard"
+"""Context key of this consumer's RetryGuard."""
+
+Raw: TypeAlias = KafkaRecord
 
 
 def _source(record: Raw) -> str:
@@ -61,90 +68,97 @@ def parse_embedded(
     return items, kept, dead
 
 
-def register(rt: Runtime) -> None:
-    """Subscribe the assign handler on rt.broker."""
-    kafka = rt.settings.kafka
-    guard = RetryGuard("assign")
+async def _place(
+    assigner: Assigner, lock: asyncio.Lock, items: list[EmbeddedConversation], kept: list[Raw]
+) -> AssignBatch:
+    async with lock:
+        return assigner.process(items, [_source(r) for r in kept])
 
-    async def place(items: list[EmbeddedConversation], kept: list[Raw]) -> AssignBatch:
-        async with rt.write_lock:
-            return rt.assigner.process(items, [_source(r) for r in kept])
 
-    async def place_each(
-        items: list[EmbeddedConversation], kept: list[Raw], dead: list[DeadLetter]
-    ) -> AssignBatch:
-        total = AssignBatch()
-        for item, record in zip(items, kept, strict=True):
-            try:
-                one = await place([item], [record])
-            except Exception as err:
-                if is_transient(err):
-                    raise
-                dead.append(_dead(record, guard.give_up_reason(err)))
-                continue
-            total.assignments += one.assignments
-            total.events += one.events
-            total.duplicates += one.duplicates
-            total.replayed += one.replayed
-            total.conflicts += [(items.index(item), reason) for _, reason in one.conflicts]
-        return total
+async def _place_each(
+    assigner: Assigner,
+    lock: asyncio.Lock,
+    guard: RetryGuard,
+    batch: tuple[list[EmbeddedConversation], list[Raw], list[DeadLetter]],
+) -> AssignBatch:
+    """A batch that keeps failing, one record at a time: only the culprits die."""
+    items, kept, dead = batch
+    total = AssignBatch()
+    for index, (item, record) in enumerate(zip(items, kept, strict=True)):
+        try:
+            one = await _place(assigner, lock, [item], [record])
+        except Exception as err:
+            if is_transient(err):
+                raise
+            dead.append(_dead(record, guard.give_up_reason(err)))
+            continue
+        total.assignments += one.assignments
+        total.events += one.events
+        total.duplicates += one.duplicates
+        total.replayed += one.replayed
+        total.conflicts += [(index, reason) for _, reason in one.conflicts]
+    return total
 
-    @rt.broker.subscriber(
+
+async def assign(
+    msg: KafkaMessage,
+    assigner: Annotated[Assigner, Context("assigner")],
+    lock: Annotated[asyncio.Lock, Context("write_lock")],
+    outputs: Annotated[Outputs, Context("outputs")],
+    metrics: Annotated[ServiceMetrics, Context("metrics")],
+    guard: Annotated[RetryGuard, Context(GUARD)],
+) -> None:
+    """Place a batch in the store; publish assignments, cluster events and dead letters."""
+    started = time.perf_counter()
+    raw = records_of(msg)
+    items, kept, dead = parse_embedded(raw, assigner.store.dim)
+    try:
+        batch = await _place(assigner, lock, items, kept)
+    except Exception as err:
+        if not await guard.failed(raw, err):
+            raise
+        batch = await _place_each(assigner, lock, guard, (items, kept, dead))
+    guard.succeeded(raw)
+    dead += [_dead(kept[index], reason) for index, reason in batch.conflicts]
+    await outputs.assignments(batch.assignments)
+    await outputs.cluster_events(batch.events)
+    await outputs.dead_letters(dead)
+    note_batch(metrics, items, batch, dead, time.perf_counter() - started)
+
+
+def note_batch(
+    metrics: ServiceMetrics,
+    items: list[EmbeddedConversation],
+    batch: AssignBatch,
+    dead: list[DeadLetter],
+    seconds: float,
+) -> None:
+    """Count what a batch did."""
+    fresh = max(len(items) - batch.duplicates - batch.replayed - len(batch.conflicts), 0)
+    metrics.note_assigned(fresh)
+    metrics.note_duplicates(batch.duplicates)
+    metrics.note_dead_letters(dead)
+    now = datetime.now(UTC)
+    for item in items:
+        metrics.latency.observe((now - item.received_at).total_seconds())
+    metrics.clusters_created.inc(sum(1 for e in batch.events if e.kind == "created"))
+    metrics.batch_seconds.labels(stage="assign").observe(seconds)
+
+
+def router(kafka: KafkaSettings) -> KafkaRouter:
+    """The assign consumer."""
+    routes = raw_router()
+    routes.subscriber(
         kafka.topic_embedded,
         group_id=f"{kafka.group_id}-assign",
         batch=True,
         max_records=kafka.batch_max_records,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        parser=tolerant_parser,
-        decoder=keep_raw_body,
-    )
-    async def assign(msg: KafkaMessage) -> None:
-        started = time.perf_counter()
-        raw = records_of(msg)
-        items, kept, dead = parse_embedded(raw, rt.store.dim)
-        try:
-            batch = await place(items, kept)
-        except Exception as err:
-            if not await guard.failed(raw, err):
-                raise
-            batch = await place_each(items, kept, dead)
-        guard.succeeded(raw)
-        dead += [_dead(kept[index], reason) for index, reason in batch.conflicts]
-        await publish_confirmed(
-            rt.broker,
-            kafka.topic_assignments,
-            [(a.chat_id, a.model_dump_json().encode()) for a in batch.assignments],
-        )
-        await publish_confirmed(
-            rt.broker,
-            kafka.topic_cluster_events,
-            [(e.cluster_id, e.model_dump_json().encode()) for e in batch.events],
-        )
-        await publish_confirmed(
-            rt.broker, kafka.topic_dlq, [(d.key, d.model_dump_json().encode()) for d in dead]
-        )
-        note_batch(rt, items, batch, dead, time.perf_counter() - started)
+    )(assign)
+    return routes
 
 
-def note_batch(
-    rt: Runtime,
-    items: list[EmbeddedConversation],
-    batch: AssignBatch,
-    dead: list[DeadLetter],
-    seconds: float,
-) -> None:
-    """Count what a batch did, in the metrics and the runtime's counters."""
-    fresh = max(len(items) - batch.duplicates - batch.replayed - len(batch.conflicts), 0)
-    rt.metrics.note_assigned(fresh)
-    rt.metrics.duplicates.inc(batch.duplicates)
-    rt.duplicates += batch.duplicates
-    rt.conversations_since_recompute += fresh
-    rt.dead_letters += len(dead)
-    for d in dead:
-        rt.metrics.dead_letters.labels(stage=d.stage).inc()
-    now = datetime.now(UTC)
-    for item in items:
-        rt.metrics.latency.observe((now - item.received_at).total_seconds())
-    rt.metrics.clusters_created.inc(sum(1 for e in batch.events if e.kind == "created"))
-    rt.metrics.batch_seconds.labels(stage="assign").observe(seconds)
+def context() -> dict[str, object]:
+    """What this consumer keeps between batches, by context key."""
+    return {GUARD: RetryGuard("assign")}

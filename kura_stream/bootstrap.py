@@ -1,14 +1,35 @@
-"""The one composition root: Settings -> adapters -> stages -> a service runtime."""
+"""The one composition root: Settings -> adapters -> stages -> the service's use cases."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kura_stream.adapters.blas import limit_blas_threads as limit_blas_threads
-from kura_stream.protocols import ClusterNamer, ClusterStore, Embedder, ParentNamer, Summariser
+from kura_stream.protocols import (
+    BatchSummariser,
+    Closeable,
+    ClusterNamer,
+    ClusterStore,
+    Embedder,
+    ParentNamer,
+    Summariser,
+    WarmsUp,
+)
+from kura_stream.service.assigner import Assigner
+from kura_stream.service.ingest import Ingestor
+from kura_stream.service.metrics import ServiceMetrics
+from kura_stream.service.name_step import ClusterNaming
+from kura_stream.service.outputs import Outputs
+from kura_stream.service.recompute import RecomputeParams
+from kura_stream.service.recompute_runner import Recomputer
+from kura_stream.service.stream import StreamService
 from kura_stream.settings import Settings
+from kura_stream.stages.assign import AssignParams
 from kura_stream.types import HierarchyGrouping
 
 if TYPE_CHECKING:
@@ -125,3 +146,106 @@ def build_store(settings: Settings, dim: int) -> ClusterStore:
     from kura_stream.adapters.store_factory import open_store
 
     return open_store(settings.store, dim)
+
+
+def assign_params(settings: Settings) -> AssignParams:
+    """Incremental clustering thresholds from settings: learnt from the stream unless fixed."""
+    c = settings.clustering
+    return AssignParams(
+        join_similarity=c.join_similarity,
+        birth_similarity=c.birth_similarity,
+        min_birth_size=c.min_birth_size,
+        join_margin=c.join_margin,
+        join_floor=c.join_floor,
+        join_z=c.join_z,
+        birth_quantile=c.birth_quantile,
+    )
+
+
+def recompute_params(settings: Settings, insight: Insight) -> RecomputeParams:
+    """How recomputes cluster, from settings and the insight's hierarchy grouping."""
+    cl = settings.clustering
+    return RecomputeParams(
+        max_clusters=cl.recompute_max_clusters,
+        fit_sample=cl.recompute_fit_sample,
+        top_level=cl.top_level_clusters,
+        grouping=insight.hierarchy_grouping,
+        min_size_shown=cl.min_cluster_size_shown,
+    )
+
+
+def build_ingestor(settings: Settings, insight: Insight) -> Ingestor:
+    """The summarise + embed use case over the insight's summariser and embedder."""
+    summariser = insight.summariser
+    return Ingestor(
+        summarise=summariser.summarise,
+        summarise_batch=(
+            summariser.summarise_batch if isinstance(summariser, BatchSummariser) else None
+        ),
+        embedder=insight.embedder,
+        max_bytes=settings.kafka.max_message_bytes,
+        concurrency=settings.llm.concurrency,
+        permanent_errors=insight.permanent_errors,
+        metadata_keys=settings.privacy.metadata_keys,
+    )
+
+
+def build_stream(
+    settings: Settings, outputs: Outputs, *, offline: bool, insight: Insight | None = None
+) -> StreamService:
+    """The streaming service's use cases over the configured store, embedder and models.
+
+    Args:
+        settings: Configuration.
+        outputs: Where the use cases publish (KafkaOutputs in the service).
+        offline: Summarise (and name) without an LLM.
+        insight: Reuse a summariser, namers and embedder already built.
+    """
+    closers: list[Callable[[], None]] = []
+    if insight is None:
+        embedder = build_embedder(settings, service=True)
+        insight = build_insight(settings, offline=offline, embedder=embedder)
+        if isinstance(embedder, Closeable):
+            closers.append(embedder.close)
+    if isinstance(insight.summariser, WarmsUp):
+        started = time.perf_counter()
+        insight.summariser.warm_up()
+        logger.info("summariser warmed up in %.1fs", time.perf_counter() - started)
+    store = build_store(settings, insight.embedder.dim)
+    min_size = settings.clustering.min_cluster_size_shown
+    assigner = Assigner(store, assign_params(settings), min_size_shown=min_size)
+    metrics = ServiceMetrics(duplicates_total=assigner.duplicates_stored)
+    write_lock = asyncio.Lock()
+    ingestor = build_ingestor(settings, insight)
+    naming = ClusterNaming(
+        store=store,
+        namer=insight.namer,
+        background_namer=insight.background_namer,
+        min_size_shown=min_size,
+        write_lock=write_lock,
+        outputs=outputs,
+        metrics=metrics,
+    )
+    recomputer = Recomputer(
+        store=store,
+        assigner=assigner,
+        namer=insight.namer,
+        parent_namer=insight.parent_namer,
+        embed=insight.embedder.embed,
+        params=recompute_params(settings, insight),
+        outputs=outputs,
+        metrics=metrics,
+        write_lock=write_lock,
+    )
+    return StreamService(
+        settings=settings,
+        store=store,
+        assigner=assigner,
+        ingestor=ingestor,
+        naming=naming,
+        recomputer=recomputer,
+        metrics=metrics,
+        write_lock=write_lock,
+        outputs=outputs,
+        closers=closers,
+    )

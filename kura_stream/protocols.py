@@ -126,6 +126,33 @@ class Summariser(Protocol):
 
 
 @runtime_checkable
+class BatchSummariser(Protocol):
+    """A summariser that does a whole batch at once (the offline one: one embedder call)."""
+
+    async def summarise_batch(self, conversations: Sequence[Conversation]) -> list[Summary]:
+        """Summarise many; never fails on content."""
+        ...
+
+
+@runtime_checkable
+class WarmsUp(Protocol):
+    """Something with a slow first call that can be paid before traffic arrives."""
+
+    def warm_up(self) -> None:
+        """Load models and caches now."""
+        ...
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    """Something holding a process or connection that must be released."""
+
+    def close(self) -> None:
+        """Release it; further calls are errors."""
+        ...
+
+
+@runtime_checkable
 class ClusterNamer(Protocol):
     """Names a base cluster from a sample of its members and of its nearest non-members."""
 

@@ -53,7 +53,7 @@ def serve(
     ),
 ) -> None:
     """Run the consumers, the recompute scheduler and the HTTP API until SIGTERM/SIGINT."""
-    from kura_stream.service.serve import serve as run
+    from consumers.serve import serve as run
 
     settings = Settings()
     if names is not None:
@@ -74,7 +74,7 @@ def produce(
     fmt: str = typer.Option("auto", "--format", help="auto, jsonl, kura, claude or sharegpt."),
 ) -> None:
     """Replay a conversation file into the conversations topic (key = chat_id)."""
-    from kura_stream.service.producer import replay
+    from kura_stream.adapters.kafka_replay import replay
 
     sent, refused = asyncio.run(replay(Settings(), file, rate=rate, limit=limit, fmt=fmt))
     typer.echo(f"produced {sent} conversations; {refused} records refused by the loader")

@@ -9,7 +9,6 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -216,33 +215,61 @@ def _dead(record: RawRecord, reason: str, stage: str) -> DeadLetter:
     )
 
 
-async def ingest_each(
-    records: Sequence[RawRecord],
-    *,
-    reason_for: Callable[[Exception], str],
-    is_transient: Callable[[Exception], bool],
-    **ingest_kwargs: Any,
-) -> IngestResult:
-    """Ingest a batch that keeps failing one record at a time: only the culprits die.
+@dataclass(frozen=True)
+class Ingestor:
+    """The summarise + embed use case with its collaborators, as the consumer calls it.
 
-    A record whose ingest raises alone becomes a dead letter (reason from reason_for); a
-    transient failure still propagates, so the batch is redelivered later.
-
-    Args:
-        records: The batch.
-        reason_for: The dead letter's reason for what a record raised.
-        is_transient: Whether a failure is of something outside the record.
-        **ingest_kwargs: What `ingest` takes besides the records.
+    Attributes:
+        summarise: Summarises one (already scrubbed) conversation.
+        embedder: Embeds summary texts.
+        max_bytes: Larger messages are dead-lettered as oversized.
+        concurrency: Summaries in flight at once.
+        permanent_errors: Exceptions from summarise that mean "this record will never work".
+        summarise_batch: When given, used instead of summarise for the whole batch.
+        metadata_keys: The metadata keys kept.
     """
-    result = IngestResult()
-    for record in records:
-        try:
-            one = await ingest([record], **ingest_kwargs)
-        except Exception as err:
-            if is_transient(err):
-                raise
-            result.dead.append(_dead(record, reason_for(err), "summarise"))
-            continue
-        result.embedded += one.embedded
-        result.dead += one.dead
-    return result
+
+    summarise: SummariseOne
+    embedder: Embedder
+    max_bytes: int
+    concurrency: int
+    permanent_errors: tuple[type[Exception], ...] = (BadRecord,)
+    summarise_batch: SummariseMany | None = None
+    metadata_keys: tuple[str, ...] = ()
+
+    async def __call__(self, records: Sequence[RawRecord]) -> IngestResult:
+        """Ingest a batch (see `ingest`)."""
+        return await ingest(
+            records,
+            summarise=self.summarise,
+            embedder=self.embedder,
+            max_bytes=self.max_bytes,
+            concurrency=self.concurrency,
+            permanent_errors=self.permanent_errors,
+            summarise_batch=self.summarise_batch,
+            metadata_keys=self.metadata_keys,
+        )
+
+    async def each(
+        self,
+        records: Sequence[RawRecord],
+        *,
+        reason_for: Callable[[Exception], str],
+        is_transient: Callable[[Exception], bool],
+    ) -> IngestResult:
+        """A batch that keeps failing, one record at a time: only the records that fail alone die.
+
+        A transient failure still propagates, so the batch is redelivered later.
+        """
+        result = IngestResult()
+        for record in records:
+            try:
+                one = await self([record])
+            except Exception as err:
+                if is_transient(err):
+                    raise
+                result.dead.append(_dead(record, reason_for(err), "summarise"))
+                continue
+            result.embedded += one.embedded
+            result.dead += one.dead
+        return result

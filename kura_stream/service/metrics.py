@@ -1,19 +1,54 @@
-"""Prometheus metrics of the running service, in their own registry (one per service)."""
+"""What the running service counts and knows of its health: the one place `status` reads.
+
+Prometheus counters, gauges and histograms (in their own registry, one per service) and the
+plain figures `/status` answers are kept side by side and updated by the same methods, so the
+two never disagree.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from kura_stream.types import DeadLetter
+
+HISTORY_POINTS = 30
+"""Count samples kept per cluster for sparklines."""
 
 
 @dataclass
 class ServiceMetrics:
-    """Counters, gauges and histograms exported on /metrics, plus a rolling throughput."""
+    """Counters and health of one running service, exported on /metrics and /status.
+
+    Attributes:
+        registry: The Prometheus registry.
+        dead_letters_total: Records in the dead-letter topic (counted there at start-up).
+        duplicates_total: Conversations received again with the same content (from the store
+            at start-up).
+        since_recompute: Conversations assigned since the last recompute.
+        lag: Messages waiting in the conversations topic for this service's group.
+        broker_ok, store_ok, llm_ok: Whether each answered its last check or call.
+        started_at: When the service started.
+        last_recompute_at: When the last recompute completed.
+        history: Each cluster's recent counts, oldest first.
+    """
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    dead_letters_total: int = 0
+    duplicates_total: int = 0
+    since_recompute: int = 0
+    lag: int = 0
+    broker_ok: bool = True
+    store_ok: bool = True
+    llm_ok: bool = True
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    last_recompute_at: datetime | None = None
+    history: dict[str, deque[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -33,7 +68,9 @@ class ServiceMetrics:
         self.conversations = Gauge("kura_conversations", "Conversations stored", registry=r)
         self.clusters = Gauge("kura_clusters", "Base clusters", registry=r)
         self.outliers = Gauge("kura_outliers", "Conversations in no cluster", registry=r)
-        self.lag = Gauge("kura_consumer_lag", "Messages waiting in the input topic", registry=r)
+        self.lag_gauge = Gauge(
+            "kura_consumer_lag", "Messages waiting in the input topic", registry=r
+        )
         self.latency = Histogram(
             "kura_latency_seconds",
             "From the record's Kafka timestamp to its assignment",
@@ -45,9 +82,33 @@ class ServiceMetrics:
         )
         self._recent: deque[tuple[float, int]] = deque()
 
+    def note_dead_letters(self, dead: Sequence[DeadLetter]) -> None:
+        """Count dead letters published."""
+        for letter in dead:
+            self.dead_letters.labels(stage=letter.stage).inc()
+        self.dead_letters_total += len(dead)
+
+    def note_duplicates(self, n: int) -> None:
+        """Count conversations received again."""
+        self.duplicates.inc(n)
+        self.duplicates_total += n
+
+    def note_recompute(self, outcome: str) -> None:
+        """Count a finished recompute; a completed one resets the arrivals since."""
+        self.recomputes.labels(outcome=outcome).inc()
+        if outcome == "completed":
+            self.last_recompute_at = datetime.now(UTC)
+            self.since_recompute = 0
+
+    def note_counts(self, counts: dict[str, int]) -> None:
+        """Remember each cluster's count now (on a timer, for the growth sparklines)."""
+        for cluster_id, count in counts.items():
+            self.history.setdefault(cluster_id, deque(maxlen=HISTORY_POINTS)).append(count)
+
     def note_assigned(self, n: int) -> None:
         """Count n assignments and remember them for the rolling throughput."""
         self.assigned.inc(n)
+        self.since_recompute += n
         now = time.monotonic()
         self._recent.append((now, n))
         while self._recent and self._recent[0][0] < now - 60:

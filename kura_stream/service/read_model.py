@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import deque
 
 from kura_stream.privacy import is_shown
 from kura_stream.records import ClusterPoint
@@ -13,11 +12,8 @@ from kura_stream.service.api_models import (
     RecomputeStatus,
     ServiceStatus,
 )
-from kura_stream.service.runtime import Runtime
+from kura_stream.service.stream import StreamService
 from kura_stream.types import Summary
-
-HISTORY_POINTS = 30
-"""Count samples kept per cluster for sparklines."""
 
 
 def cluster_view(
@@ -44,55 +40,57 @@ def cluster_view(
     )
 
 
-def status(rt: Runtime) -> ServiceStatus:
-    """Counts and health now."""
+def status(service: StreamService) -> ServiceStatus:
+    """Counts and health now (a store that does not answer marks the store down)."""
+    metrics, state = service.metrics, service.assigner.state
     try:
-        conversations = rt.store.count_conversations()
-        rt.store_ok = True
+        conversations = service.store.count_conversations()
+        metrics.store_ok = True
     except Exception:
-        conversations = rt.assigner.state.total
-        rt.store_ok = False
+        conversations = state.total
+        metrics.store_ok = False
     return ServiceStatus(
         conversations=conversations,
-        clusters=len(rt.assigner.state.ids),
-        outliers=rt.assigner.state.outliers_total,
-        dlq=rt.dead_letters,
-        lag=rt.lag,
-        throughput_per_s=round(rt.metrics.throughput_per_s(), 2),
-        last_recompute_at=rt.last_recompute_at,
-        recompute_running=rt.recompute_lock.locked(),
-        broker_ok=rt.broker_ok,
-        store_ok=rt.store_ok,
-        llm_ok=rt.llm_ok,
-        started_at=rt.started_at,
-        duplicates=rt.duplicates,
+        clusters=len(state.ids),
+        outliers=state.outliers_total,
+        dlq=metrics.dead_letters_total,
+        lag=metrics.lag,
+        throughput_per_s=round(metrics.throughput_per_s(), 2),
+        last_recompute_at=metrics.last_recompute_at,
+        recompute_running=service.recomputer.running,
+        broker_ok=metrics.broker_ok,
+        store_ok=metrics.store_ok,
+        llm_ok=metrics.llm_ok,
+        started_at=metrics.started_at,
+        duplicates=metrics.duplicates_total,
     )
 
 
-def clusters(rt: Runtime) -> list[ClusterView]:
+def clusters(service: StreamService) -> list[ClusterView]:
     """Every cluster, largest first."""
-    shown = rt.settings.clustering.min_cluster_size_shown
+    shown = service.settings.clustering.min_cluster_size_shown
+    history = service.metrics.history
     views = [
-        cluster_view(c, min_size_shown=shown, history=tuple(rt.history.get(c.cluster_id, ())))
-        for c in rt.store.list_clusters()
+        cluster_view(c, min_size_shown=shown, history=tuple(history.get(c.cluster_id, ())))
+        for c in service.store.list_clusters()
     ]
     return sorted(views, key=lambda v: (-v.count, v.id))
 
 
-def cluster_detail(rt: Runtime, cluster_id: str, *, sample: int = 5) -> ClusterDetail:
+def cluster_detail(service: StreamService, cluster_id: str, *, sample: int = 5) -> ClusterDetail:
     """One cluster, its children and a few member summaries (raises KeyError if unknown)."""
-    found = rt.store.get_clusters([cluster_id])
+    found = service.store.get_clusters([cluster_id])
     if not found:
         raise KeyError(cluster_id)
-    all_clusters = rt.store.list_clusters()
+    all_clusters = service.store.list_clusters()
     children = tuple(c.cluster_id for c in all_clusters if c.meta.parent_id == cluster_id)
-    shown = rt.settings.clustering.min_cluster_size_shown
+    shown = service.settings.clustering.min_cluster_size_shown
     view = cluster_view(found[0], min_size_shown=shown)
     summaries: list[Summary] = []
     if view.visible:
         base_ids = [cluster_id] if view.level == 0 else _base_descendants(cluster_id, all_clusters)
         for base_id in base_ids:
-            for p in rt.store.conversations_in_cluster(base_id, sample - len(summaries)):
+            for p in service.store.conversations_in_cluster(base_id, sample - len(summaries)):
                 data = p.payload.get("summary")
                 if isinstance(data, dict):
                     summaries.append(Summary.model_validate(data))
@@ -116,17 +114,11 @@ def _base_descendants(cluster_id: str, all_clusters: list[ClusterPoint]) -> list
     return out
 
 
-def sample_history(rt: Runtime) -> None:
-    """Record every cluster's count once (called on a timer, for the growth sparklines)."""
-    for c in rt.store.list_clusters():
-        rt.history.setdefault(c.cluster_id, deque(maxlen=HISTORY_POINTS)).append(c.meta.count)
-
-
 def new_request_id() -> str:
     """A fresh recompute request id."""
     return uuid.uuid4().hex
 
 
-def recompute_status(rt: Runtime, request_id: str) -> RecomputeStatus:
+def recompute_status(service: StreamService, request_id: str) -> RecomputeStatus:
     """Where a recompute request is (raises KeyError if unknown)."""
-    return rt.recomputes[request_id]
+    return service.recomputer.requests[request_id]

@@ -9,8 +9,7 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 
-from consumers._kafka import records_of
-from consumers._raw import RetryGuard, keep_raw_body, tolerant_parser
+from consumers._raw import RetryGuard, keep_raw_body, records_of, tolerant_parser
 from kura_stream.errors import EndpointUnavailableError
 
 
@@ -36,10 +35,7 @@ async def test_a_poison_body_reaches_the_handler_as_raw_bytes() -> None:
 
 
 def _records(offset: int) -> list[ConsumerRecord[bytes, bytes]]:
-    return [
-        ConsumerRecord("t", 0, offset + i, 0, 0, None, b"x", None, 1, 0, ())
-        for i in range(3)
-    ]
+    return [ConsumerRecord("t", 0, offset + i, 0, 0, None, b"x", None, 1, 0, ()) for i in range(3)]
 
 
 async def test_the_guard_gives_up_on_a_batch_after_max_tries_and_forgets_on_success() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kura_stream.service.http_api import export_destination
+from consumers.http_api import export_destination
 
 
 def test_a_name_or_an_absolute_path_inside_the_root_is_accepted(tmp_path: Path) -> None:

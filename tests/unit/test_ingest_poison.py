@@ -10,9 +10,9 @@ import pytest
 from kura_stream.errors import EndpointUnavailableError
 from kura_stream.service.ingest import (
     BadRecord,
+    Ingestor,
     RawRecord,
     ingest,
-    ingest_each,
     parse_conversation,
 )
 from kura_stream.types import Conversation, Summary
@@ -54,19 +54,15 @@ async def test_a_record_that_keeps_failing_is_dead_lettered_alone() -> None:
         RawRecord(_conv(f"c{i}", "poison" if i == 2 else "fine"), source=f"t/0/{i}")
         for i in range(5)
     ]
-    options = {
-        "summarise": _crash_on_poison,
-        "embedder": HashEmbedder(dim=16),
-        "max_bytes": LIMIT,
-        "concurrency": 2,
-    }
+    ingestor = Ingestor(
+        summarise=_crash_on_poison, embedder=HashEmbedder(dim=16), max_bytes=LIMIT, concurrency=2
+    )
     with pytest.raises(RecursionError):
-        await ingest(records, **options)  # type: ignore[arg-type]
-    result = await ingest_each(
+        await ingestor(records)
+    result = await ingestor.each(
         records,
         reason_for=lambda err: f"gave up: {err!r}",
         is_transient=lambda err: isinstance(err, EndpointUnavailableError),
-        **options,
     )
     assert [e.chat_id for e in result.embedded] == ["c0", "c1", "c3", "c4"]
     assert [(d.source, d.reason) for d in result.dead] == [
@@ -78,15 +74,14 @@ async def test_an_endpoint_that_is_down_is_never_a_dead_letter() -> None:
     async def down(c: Conversation) -> Summary:
         raise EndpointUnavailableError("connection error: refused")
 
+    ingestor = Ingestor(
+        summarise=down, embedder=HashEmbedder(dim=16), max_bytes=LIMIT, concurrency=1
+    )
     with pytest.raises(EndpointUnavailableError):
-        await ingest_each(
+        await ingestor.each(
             [RawRecord(_conv("a"))],
             reason_for=str,
             is_transient=lambda err: isinstance(err, EndpointUnavailableError),
-            summarise=down,
-            embedder=HashEmbedder(dim=16),
-            max_bytes=LIMIT,
-            concurrency=1,
         )
 
 

@@ -186,7 +186,7 @@ def test_plaintext_kwargs_carry_no_credentials() -> None:
 
 
 def test_every_client_retries_with_our_backoff_not_aiokafkas_100ms() -> None:
-    from consumers._kafka import make_broker
+    from kura_stream.adapters.kafka_stream import make_broker
 
     assert RETRY_BACKOFF_MS >= 1000
     broker = make_broker(KafkaSettings(bootstrap="127.0.0.1:1"))

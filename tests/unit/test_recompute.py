@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from consumers.recompute import recompute_due
 from kura_stream.records import ClusterPoint
 from kura_stream.service.assigner import Assigner
 from kura_stream.service.recompute import RecomputeParams, apply_recompute, plan_recompute
+from kura_stream.service.recompute_runner import recompute_due
 from kura_stream.settings import ClusteringSettings
 from kura_stream.stages.assign import AssignParams
 from kura_stream.stages.offline_namer import FALLBACK_NAME, OfflineClusterNamer

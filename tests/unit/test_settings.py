@@ -54,7 +54,7 @@ def test_settings_are_frozen() -> None:
 
 
 def test_thresholds_are_learnt_unless_settings_fix_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    from kura_stream.service.serve import assign_params
+    from kura_stream.bootstrap import assign_params
 
     learnt = assign_params(Settings())
     assert learnt.join_similarity is None

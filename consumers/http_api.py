@@ -1,4 +1,4 @@
-"""The running service's local HTTP API: the read model, recompute requests, /metrics, /health.
+"""Entry point: the service's local HTTP API (read model, recompute, export, /metrics, /health).
 
 Commands and the dashboard reach the data through it while `serve` holds the embedded store.
 """
@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from kura_stream.service import read_model
 from kura_stream.service.export_store import export_store
-from kura_stream.service.runtime import Runtime
+from kura_stream.service.stream import StreamService
 
 
 def export_destination(body: bytes, root: Path) -> Path:
@@ -49,17 +49,14 @@ def export_destination(body: bytes, root: Path) -> Path:
     return dest
 
 
-def make_http_app(
-    rt: Runtime, *, start_recompute: Callable[[Runtime, str], Awaitable[None]]
-) -> Starlette:
-    """The ASGI app over a runtime.
+def make_http_app(service: StreamService, *, launch: Callable[[str], Awaitable[None]]) -> Starlette:
+    """The ASGI app over a running service's use cases.
 
     Args:
-        rt: The running service's runtime.
-        start_recompute: `await start_recompute(rt, request_id)` queues a recompute and
-            returns before it runs.
+        service: The running service.
+        launch: `await launch(request_id)` queues a recompute and returns before it runs.
     """
-    launch = start_recompute
+    counters = service.metrics
 
     def _json(model: object) -> Response:
         if isinstance(model, BaseModel):
@@ -70,60 +67,60 @@ def make_http_app(
         raise TypeError(type(model))
 
     async def status(_: Request) -> Response:
-        return _json(read_model.status(rt))
+        return _json(read_model.status(service))
 
     async def clusters(_: Request) -> Response:
-        return _json(read_model.clusters(rt))
+        return _json(read_model.clusters(service))
 
     async def cluster(request: Request) -> Response:
         try:
-            return _json(read_model.cluster_detail(rt, request.path_params["cluster_id"]))
+            return _json(read_model.cluster_detail(service, request.path_params["cluster_id"]))
         except KeyError:
             return JSONResponse({"error": "unknown cluster"}, status_code=404)
 
     async def recompute(_: Request) -> Response:
         request_id = read_model.new_request_id()
-        await launch(rt, request_id)
-        return _json(read_model.recompute_status(rt, request_id))
+        await launch(request_id)
+        return _json(read_model.recompute_status(service, request_id))
 
     async def recompute_status(request: Request) -> Response:
         try:
-            return _json(read_model.recompute_status(rt, request.path_params["request_id"]))
+            return _json(read_model.recompute_status(service, request.path_params["request_id"]))
         except KeyError:
             return JSONResponse({"error": "unknown recompute request"}, status_code=404)
 
     async def export(request: Request) -> Response:
-        root = rt.settings.service.export_dir or rt.settings.data_dir / "exports"
+        root = service.settings.service.export_dir or service.settings.data_dir / "exports"
         try:
             dest = export_destination(await request.body(), root)
         except ValueError as err:
             return JSONResponse({"error": str(err)}, status_code=400)
-        async with rt.write_lock:
+        async with service.write_lock:
             paths = await asyncio.to_thread(
                 export_store,
-                rt.store,
+                service.store,
                 dest,
-                min_size_shown=rt.settings.clustering.min_cluster_size_shown,
+                min_size_shown=service.settings.clustering.min_cluster_size_shown,
             )
         return JSONResponse(
             {"dir": str(dest), "written": [str(getattr(paths, f.name)) for f in fields(paths)]}
         )
 
     async def metrics(_: Request) -> Response:
-        s = read_model.status(rt)
-        rt.metrics.conversations.set(s.conversations)
-        rt.metrics.clusters.set(s.clusters)
-        rt.metrics.outliers.set(s.outliers)
-        rt.metrics.lag.set(s.lag)
-        return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        s = read_model.status(service)
+        counters.conversations.set(s.conversations)
+        counters.clusters.set(s.clusters)
+        counters.outliers.set(s.outliers)
+        counters.lag_gauge.set(s.lag)
+        return Response(generate_latest(counters.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def health(_: Request) -> Response:
-        ok = rt.broker_ok and rt.store_ok and rt.llm_ok
+        ok = counters.broker_ok and counters.store_ok and counters.llm_ok
         body = {
             "status": "ok" if ok else "degraded",
-            "broker": rt.broker_ok,
-            "store": rt.store_ok,
-            "llm": rt.llm_ok,
+            "broker": counters.broker_ok,
+            "store": counters.store_ok,
+            "llm": counters.llm_ok,
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
