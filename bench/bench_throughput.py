@@ -38,7 +38,7 @@ from sklearn.metrics import normalized_mutual_info_score as nmi
 
 from bench.kafka_relay import relay_rate
 from kura_stream.adapters.embedders import make_embedder
-from kura_stream.adapters.kafka_broker import KafkaBroker
+from kura_stream.adapters.kafka_server import LocalKafkaServer
 from kura_stream.bootstrap import limit_blas_threads
 from kura_stream.datasets import load_multiwoz
 from kura_stream.settings import EmbedderSettings, Settings
@@ -207,7 +207,7 @@ def main() -> None:
         broker = None
         bootstrap = os.environ.get("KURA_KAFKA_BOOTSTRAP")
         if not bootstrap:
-            broker = KafkaBroker(local_broker_config(Path(tmp) / "kafka"))
+            broker = LocalKafkaServer(local_broker_config(Path(tmp) / "kafka"))
             bootstrap = broker.start().bootstrap
         try:
             for kind in args.embedders.split(","):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kura_stream.adapters.kafka_broker import BrokerConfig, KafkaBroker
+from kura_stream.adapters.kafka_server import BrokerConfig, LocalKafkaServer
 from kura_stream.settings import Settings
 
 
@@ -37,12 +37,12 @@ def local_broker_config(data_dir: Path) -> BrokerConfig:
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker | None]:
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafkaServer | None]:
     """The session's own broker, or None when KURA_KAFKA_BOOTSTRAP names an external one."""
     if os.environ.get("KURA_KAFKA_BOOTSTRAP"):
         yield None
         return
-    broker = KafkaBroker(local_broker_config(tmp_path_factory.mktemp("kafka")))
+    broker = LocalKafkaServer(local_broker_config(tmp_path_factory.mktemp("kafka")))
     broker.start()
     try:
         yield broker
@@ -51,7 +51,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(kafka_broker: KafkaBroker | None) -> str:
+def kafka_bootstrap(kafka_broker: LocalKafkaServer | None) -> str:
     """Bootstrap address of a real broker: KURA_KAFKA_BOOTSTRAP, or the session's own."""
     if kafka_broker is None:
         return os.environ["KURA_KAFKA_BOOTSTRAP"]

@@ -22,7 +22,7 @@ _MARKER = "installed.json"
 
 
 class InstallTarget(Protocol):
-    """Where a Kafka version's jars go (kafka_broker.BrokerConfig is one)."""
+    """Where a Kafka version's jars go (kafka_server.BrokerConfig is one)."""
 
     @property
     def version(self) -> str:

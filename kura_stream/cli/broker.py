@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from kura_stream.adapters.kafka_broker import BrokerConfig, KafkaBroker
+from kura_stream.adapters.kafka_server import BrokerConfig, LocalKafkaServer
 from kura_stream.adapters.processes import ServiceError
 from kura_stream.settings import Settings
 
@@ -17,9 +17,11 @@ _PORT = typer.Option(None, "--port", help="PLAINTEXT port [default: from KURA_KA
 _DATA_DIR = typer.Option(None, "--data-dir", help="Broker data folder [default: <data_dir>/kafka].")
 
 
-def _broker(port: int | None, data_dir: Path | None) -> KafkaBroker:
+def _broker(port: int | None, data_dir: Path | None) -> LocalKafkaServer:
     try:
-        return KafkaBroker(BrokerConfig.from_settings(Settings(), port=port, data_dir=data_dir))
+        return LocalKafkaServer(
+            BrokerConfig.from_settings(Settings(), port=port, data_dir=data_dir)
+        )
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err

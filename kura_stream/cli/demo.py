@@ -80,9 +80,9 @@ def _wait_for_llm_names(base: str, timeout_s: float, *, stall_s: float = 300.0) 
 
 def _start_backends(settings: Settings, *, with_llm: bool) -> None:
     """The local broker, and the local LLM server where the demo uses an LLM."""
-    from kura_stream.adapters.kafka_broker import BrokerConfig, KafkaBroker
+    from kura_stream.adapters.kafka_server import BrokerConfig, LocalKafkaServer
 
-    status = KafkaBroker(BrokerConfig.from_settings(settings)).start()
+    status = LocalKafkaServer(BrokerConfig.from_settings(settings)).start()
     console.print(f"[bold]Kafka[/] {status.version} on {status.bootstrap}")
     if with_llm:
         from kura_stream.adapters.llm_server import LLMServerConfig, LocalLLMServer

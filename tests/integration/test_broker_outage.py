@@ -11,7 +11,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from kura_stream.adapters.kafka_broker import KafkaBroker
+from kura_stream.adapters.kafka_server import LocalKafkaServer
 from kura_stream.datasets import load_sharegpt_conversations
 from kura_stream.types import Conversation
 from tests.fixtures_kafka import local_broker_config
@@ -26,9 +26,9 @@ ERRORs); now the first line of each kind and one summary per 30 s remain (9 line
 
 
 @pytest.fixture
-def private_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
+def private_broker(tmp_path: Path) -> Iterator[LocalKafkaServer]:
     """A broker of this test alone, so stopping it harms no other test."""
-    broker = KafkaBroker(local_broker_config(tmp_path / "kafka"))
+    broker = LocalKafkaServer(local_broker_config(tmp_path / "kafka"))
     broker.start()
     try:
         yield broker
@@ -72,7 +72,7 @@ def _watch_health(svc: ServiceUnderTest, seconds: float) -> list[str]:
 
 
 async def test_an_outage_logs_little_reads_degraded_and_recovers_with_exact_counts(
-    private_broker: KafkaBroker, tmp_path: Path, static_models: None
+    private_broker: LocalKafkaServer, tmp_path: Path, static_models: None
 ) -> None:
     sample = load_sharegpt_conversations(300)
     svc = ServiceUnderTest(bootstrap=private_broker.bootstrap, workdir=tmp_path)

@@ -20,13 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr
 
-from kura_stream.adapters import kafka_broker, kafka_client, kafka_install
-from kura_stream.adapters.kafka_broker import (
-    BrokerConfig,
-    broker_command,
-    format_storage,
-    server_properties,
-)
+from kura_stream.adapters import kafka_client, kafka_install, kafka_server
 from kura_stream.adapters.kafka_client import (
     RETRY_BACKOFF_MS,
     aiokafka_kwargs,
@@ -37,6 +31,12 @@ from kura_stream.adapters.kafka_client import (
     topic_partitions,
 )
 from kura_stream.adapters.kafka_install import is_installed
+from kura_stream.adapters.kafka_server import (
+    BrokerConfig,
+    broker_command,
+    format_storage,
+    server_properties,
+)
 from kura_stream.settings import KafkaSettings, Settings
 
 PASSWORD = "s3cr3t-Pa55word-xyz"
@@ -105,7 +105,7 @@ def test_default_config_uses_9092_and_the_git_ignored_folders(
     config = BrokerConfig.from_settings(settings)
     assert config.bootstrap == "127.0.0.1:9092"
     assert config.data_dir == settings.data_dir / "kafka"
-    assert config.install_dir == settings.cache_dir / "kafka" / kafka_broker.KAFKA_VERSION
+    assert config.install_dir == settings.cache_dir / "kafka" / kafka_server.KAFKA_VERSION
 
 
 def test_a_remote_bootstrap_is_not_started_locally() -> None:
@@ -165,7 +165,7 @@ def test_format_storage_keeps_an_existing_cluster(tmp_path: Path) -> None:
 
 
 def test_new_cluster_ids_are_kafka_uuids() -> None:
-    ids = {kafka_broker._new_cluster_id() for _ in range(500)}
+    ids = {kafka_server._new_cluster_id() for _ in range(500)}
     assert len(ids) == 500
     for cluster_id in ids:
         assert len(cluster_id) == 22

@@ -16,8 +16,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from kura_stream.adapters.kafka_broker import KafkaBroker
 from kura_stream.adapters.kafka_client import describe_cluster, ensure_topics
+from kura_stream.adapters.kafka_server import LocalKafkaServer
 from kura_stream.adapters.processes import ServiceError
 from tests.fixtures_kafka import local_broker_config
 
@@ -266,7 +266,7 @@ def _gone(pid: int) -> bool:
 
 
 def test_start_when_running_is_harmless_and_status_reports_it(
-    kafka_broker: KafkaBroker | None, kafka_bootstrap: str
+    kafka_broker: LocalKafkaServer | None, kafka_bootstrap: str
 ) -> None:
     if kafka_broker is None:
         pytest.skip("KURA_KAFKA_BOOTSTRAP names an external broker")
@@ -293,7 +293,7 @@ def test_start_when_running_is_harmless_and_status_reports_it(
 
 
 def test_stop_leaves_no_process(tmp_path: Path) -> None:
-    broker = KafkaBroker(local_broker_config(tmp_path / "kafka"))
+    broker = LocalKafkaServer(local_broker_config(tmp_path / "kafka"))
     status = broker.start()
     pid = status.pid
     assert pid is not None
@@ -326,7 +326,7 @@ def test_start_refuses_a_port_that_is_taken(tmp_path: Path) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", config.port))
         squatter.listen()
-        broker = KafkaBroker(config)
+        broker = LocalKafkaServer(config)
         with pytest.raises(ServiceError, match="already in use"):
             broker.start(timeout_s=20)
     assert broker.process.pid() is None

@@ -147,7 +147,7 @@ def server_properties(config: BrokerConfig) -> str:
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
     }
-    lines = ["# Written by kura-stream (kura_stream/adapters/kafka_broker.py); edits are lost."]
+    lines = ["# Written by kura-stream (kura_stream/adapters/kafka_server.py); edits are lost."]
     lines += [f"{key}={value}" for key, value in props.items()]
     return "\n".join(lines) + "\n"
 
@@ -263,7 +263,7 @@ class BrokerStatus:
         return asdict(self)
 
 
-class KafkaBroker:
+class LocalKafkaServer:
     """The local broker of one BrokerConfig, known by the PID file in its data dir."""
 
     def __init__(self, config: BrokerConfig) -> None:
