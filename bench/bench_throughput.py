@@ -162,8 +162,7 @@ async def run(kind: str, n: int, bootstrap: str, workdir: Path) -> None:
         peak = _vmhwm_mb(svc.proc.pid) if svc.proc else float("nan")
         live = [placed[c.chat_id][1] or f"outlier-{c.chat_id}" for c in convs]
         svc.recompute(timeout_s=1800)
-        export = workdir / f"export-{kind}"
-        svc.post("/export", json={"dir": str(export)})
+        export = Path(svc.post("/export", json={"dir": f"export-{kind}"})["dir"])
         after = {}
         for line in (export / "assignments.jsonl").read_text().splitlines():
             row = json.loads(line)
