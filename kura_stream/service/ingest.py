@@ -164,7 +164,33 @@ async def ingest(
     parsed, result.dead = await asyncio.to_thread(
         parse_batch, records, max_bytes=max_bytes, metadata_keys=metadata_keys
     )
+    conversations = [c for c, _ in parsed]
+    outcomes: Sequence[Summary | Exception]
+    if summarise_batch is not None:
+        outcomes = await summarise_batch(conversations)
+    else:
+        outcomes = await _summarise_each(
+            conversations, summarise, concurrency=concurrency, permanent_errors=permanent_errors
+        )
+    done: list[tuple[Summary, Conversation, RawRecord]] = []
+    for (conversation, record), outcome in zip(parsed, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            result.dead.append(_dead(record, f"summary failed: {outcome}", "summarise"))
+        else:
+            done.append((outcome, conversation, record))
+    if done:
+        await _embed(done, embedder, into=result)
+    return result
 
+
+async def _summarise_each(
+    conversations: Sequence[Conversation],
+    summarise: SummariseOne,
+    *,
+    concurrency: int,
+    permanent_errors: tuple[type[Exception], ...],
+) -> list[Summary | Exception]:
+    """Each conversation's summary or the permanent error it raised, `concurrency` at a time."""
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(conversation: Conversation) -> Summary | Exception:
@@ -174,26 +200,23 @@ async def ingest(
             except permanent_errors as err:
                 return err
 
-    outcomes: Sequence[Summary | Exception]
-    if summarise_batch is not None:
-        outcomes = await summarise_batch([c for c, _ in parsed])
-    else:
-        outcomes = await asyncio.gather(*(one(c) for c, _ in parsed))
-    done: list[tuple[Summary, Conversation, RawRecord]] = []
-    for (conversation, record), outcome in zip(parsed, outcomes, strict=True):
-        if isinstance(outcome, Exception):
-            result.dead.append(_dead(record, f"summary failed: {outcome}", "summarise"))
-        else:
-            done.append((outcome, conversation, record))
-    if not done:
-        return result
+    return await asyncio.gather(*(one(c) for c in conversations))
+
+
+async def _embed(
+    done: Sequence[tuple[Summary, Conversation, RawRecord]],
+    embedder: Embedder,
+    *,
+    into: IngestResult,
+) -> None:
+    """Embed the summaries in one call; a vector that is not finite makes a dead letter."""
     texts = [summary.embedding_text() for summary, _, _ in done]
     vectors = await asyncio.to_thread(embedder.embed, texts)
     for (summary, conversation, record), vector in zip(done, vectors, strict=True):
         if not np.all(np.isfinite(vector)):
-            result.dead.append(_dead(record, "embedding is not finite", "embed"))
+            into.dead.append(_dead(record, "embedding is not finite", "embed"))
             continue
-        result.embedded.append(
+        into.embedded.append(
             EmbeddedConversation(
                 chat_id=conversation.chat_id,
                 summary=summary,
@@ -205,7 +228,6 @@ async def ingest(
                 **stored_messages(conversation),
             )
         )
-    return result
 
 
 def _dead(record: RawRecord, reason: str, stage: str) -> DeadLetter:

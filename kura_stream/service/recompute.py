@@ -20,6 +20,7 @@ from kura_stream.protocols import ClusterNamer, ClusterStore, ParentNamer
 from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint, NamerKind
 from kura_stream.service.matching import Matching, match_clusters
 from kura_stream.service.naming import namer_kind, settle_name
+from kura_stream.service.recompute_events import recompute_events
 from kura_stream.stages.choose_k import MIN_CLUSTERS, PER_CLUSTER, base_k
 from kura_stream.stages.cluster import normalise
 from kura_stream.stages.hierarchy import Embed, build_hierarchy
@@ -30,7 +31,6 @@ from kura_stream.stages.spherical_kmeans import recluster
 from kura_stream.types import (
     Cluster,
     ClusterEvent,
-    ClusterEventKind,
     HierarchyGrouping,
     Summary,
 )
@@ -121,6 +121,24 @@ def _summary(member: _Member) -> Summary:
     return Summary(chat_id=member.chat_id, summary="")
 
 
+class _Stopwatch:
+    """Seconds spent in each phase of a recompute, one lap per phase."""
+
+    def __init__(self) -> None:
+        self.started = self.lap = time.perf_counter()
+        self.phases: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        """Close the current phase under this name."""
+        now = time.perf_counter()
+        self.phases[phase] = now - self.lap
+        self.lap = now
+
+    def elapsed(self) -> float:
+        """Seconds since the recompute started."""
+        return time.perf_counter() - self.started
+
+
 async def plan_recompute(
     store: ClusterStore,
     *,
@@ -135,23 +153,55 @@ async def plan_recompute(
     Returns:
         The plan, or None when the store holds fewer than two conversations.
     """
-    started = time.perf_counter()
-    phases: dict[str, float] = {}
-    lap = started
-
-    def mark(phase: str) -> None:
-        nonlocal lap
-        now = time.perf_counter()
-        phases[phase] = now - lap
-        lap = now
-
+    clock = _Stopwatch()
     points, vectors = await asyncio.to_thread(_snapshot, store)
     if len(points) < 2:
         return None
-    mark("snapshot")
+    clock.mark("snapshot")
     old = {p.chat_id: p.cluster_id for p in points}
-    stored = {c.cluster_id: c for c in store.list_clusters()}
-    base_old = {cid: c for cid, c in stored.items() if c.meta.level == 0}
+    base_old = {c.cluster_id: c for c in store.list_clusters() if c.meta.level == 0}
+    raw_labels = await _kmeans(vectors, base_old, params)
+    clock.mark("kmeans")
+    matching = match_clusters(old, dict(zip(old, raw_labels, strict=True)))
+    labels = {chat_id: matching.ids[lbl] for chat_id, lbl in zip(old, raw_labels, strict=True)}
+    base = await _name_base(_groups(points, vectors, labels), base_old, namer, params.seed)
+    clock.mark("naming")
+    hierarchy = await build_hierarchy(
+        base.clusters,
+        base.centroids,
+        namer=parent_namer,
+        embed=embed,
+        max_top=params.top_level,
+        seed=params.seed,
+        grouping=params.grouping,
+    )
+    clock.mark("hierarchy")
+    projector = UmapProjector(seed=params.seed)
+    clusters = await asyncio.to_thread(
+        project_clusters, hierarchy.clusters, hierarchy.centroids, projector=projector
+    )
+    clock.mark("map")
+    plan = RecomputePlan(
+        snapshot=old,
+        base_centroids=base.centroids,
+        labels=labels,
+        clusters=list(clusters),
+        matching=matching,
+        seconds=clock.elapsed(),
+        phases=clock.phases,
+    )
+    _log_plan(plan, conversations=len(points))
+    plan.named, plan.namer = base.named, namer_kind(namer)
+    plan.events = recompute_events(
+        plan.clusters, plan.matching, named=plan.named, request_id=request_id
+    )
+    return plan
+
+
+async def _kmeans(
+    vectors: npt.NDArray[np.float32], base_old: dict[str, ClusterPoint], params: RecomputeParams
+) -> list[int]:
+    """Each conversation's new base-cluster label, seeded from the stored base centroids."""
     if params.k is None:
         k = await asyncio.to_thread(
             base_k,
@@ -163,7 +213,7 @@ async def plan_recompute(
         )
     else:
         k = params.k
-    k = max(1, min(k, len(points)))
+    k = max(1, min(k, len(vectors)))
     # Largest first: when k is below the current number, the small ones are the ones merged.
     by_size = sorted(base_old.values(), key=lambda c: -c.meta.count)
     labels_array = await asyncio.to_thread(
@@ -174,15 +224,20 @@ async def plan_recompute(
         seed=params.seed,
         fit_sample=params.fit_sample,
     )
-    raw_labels = [int(x) for x in labels_array]
-    mark("kmeans")
-    matching = match_clusters(old, dict(zip(old, raw_labels, strict=True)))
-    labels = {chat_id: matching.ids[lbl] for chat_id, lbl in zip(old, raw_labels, strict=True)}
+    return [int(x) for x in labels_array]
 
+
+def _groups(
+    points: list[_Member], vectors: npt.NDArray[np.float32], labels: dict[str, str]
+) -> list[ClusterGroup]:
+    """The new base clusters with their members' summaries and vectors.
+
+    `labels` holds the snapshot's chat_ids in snapshot order, so its positions are rows.
+    """
     members: dict[str, list[int]] = {}
-    for i, chat_id in enumerate(old):
+    for i, chat_id in enumerate(labels):
         members.setdefault(labels[chat_id], []).append(i)
-    groups = [
+    return [
         ClusterGroup(
             cluster_id=cid,
             members=[_summary(points[i]) for i in rows],
@@ -190,131 +245,57 @@ async def plan_recompute(
         )
         for cid, rows in members.items()
     ]
+
+
+class _BaseClusters(NamedTuple):
+    """A recompute's named base clusters, their centroids, and the ids it named."""
+
+    clusters: list[Cluster]
+    centroids: dict[str, npt.NDArray[np.float32]]
+    named: set[str]
+
+
+async def _name_base(
+    groups: list[ClusterGroup],
+    base_old: dict[str, ClusterPoint],
+    namer: ClusterNamer,
+    seed: int,
+) -> _BaseClusters:
+    """Name the new base clusters, keeping the stored name of each that keeps its id."""
     # A cluster that keeps its id keeps its name, unless that name is the fallback: a cluster
     # named "Miscellaneous requests" when it was small gets another look with its new members.
-    keep_names = {
-        cid: base_old[cid].meta
-        for cid in members
-        if cid in base_old and base_old[cid].meta.name not in ("", FALLBACK_NAME)
+    kept = {
+        g.cluster_id: base_old[g.cluster_id].meta
+        for g in groups
+        if g.cluster_id in base_old and base_old[g.cluster_id].meta.name not in ("", FALLBACK_NAME)
     }
-    to_name = [g for g in groups if g.cluster_id not in keep_names]
-    named = await name_clusters(to_name, namer=namer, seed=params.seed) if to_name else []
-    labels_by_id = {n.cluster_id: n.label for n in named}
-    base: list[Cluster] = []
-    centroids: dict[str, npt.NDArray[np.float32]] = {}
+    to_name = [g for g in groups if g.cluster_id not in kept]
+    named = await name_clusters(to_name, namer=namer, seed=seed) if to_name else []
+    labels = {n.cluster_id: n.label for n in named}
+    base = _BaseClusters([], {}, set(labels))
     for g in groups:
-        centre = normalise(g.vectors.mean(axis=0, keepdims=True))[0]
-        centroids[g.cluster_id] = centre
-        if g.cluster_id in keep_names:
-            kept = keep_names[g.cluster_id]
-            name, description, slug = kept.name, kept.description, kept.slug
-        else:
-            label = labels_by_id[g.cluster_id]
-            name, description, slug = label.name, label.description, label.slug
-        base.append(
+        base.centroids[g.cluster_id] = normalise(g.vectors.mean(axis=0, keepdims=True))[0]
+        source = kept[g.cluster_id] if g.cluster_id in kept else labels[g.cluster_id]
+        base.clusters.append(
             Cluster(
-                id=g.cluster_id, name=name, description=description, slug=slug, count=len(g.members)
+                id=g.cluster_id,
+                name=source.name,
+                description=source.description,
+                slug=source.slug,
+                count=len(g.members),
             )
         )
-    mark("naming")
-    hierarchy = await build_hierarchy(
-        base,
-        centroids,
-        namer=parent_namer,
-        embed=embed,
-        max_top=params.top_level,
-        seed=params.seed,
-        grouping=params.grouping,
-    )
-    mark("hierarchy")
-    projector = UmapProjector(seed=params.seed)
-    clusters = await asyncio.to_thread(
-        project_clusters, hierarchy.clusters, hierarchy.centroids, projector=projector
-    )
-    mark("map")
-    plan = RecomputePlan(
-        snapshot=old,
-        base_centroids=centroids,
-        labels=labels,
-        clusters=list(clusters),
-        matching=matching,
-        seconds=time.perf_counter() - started,
-        phases=phases,
-    )
+    return base
+
+
+def _log_plan(plan: RecomputePlan, *, conversations: int) -> None:
     logger.info(
         "recompute planned in %.1fs (%s) for %d conversations, %d base clusters",
         plan.seconds,
-        ", ".join(f"{name} {sec:.1f}s" for name, sec in phases.items()),
-        len(points),
-        len(centroids),
+        ", ".join(f"{name} {sec:.1f}s" for name, sec in plan.phases.items()),
+        conversations,
+        len(plan.base_centroids),
     )
-    plan.named, plan.namer = set(labels_by_id), namer_kind(namer)
-    plan.events = _events(plan, request_id, named_ids=plan.named, kept=set(keep_names))
-    return plan
-
-
-def _events(
-    plan: RecomputePlan, request_id: str | None, *, named_ids: set[str], kept: set[str]
-) -> list[ClusterEvent]:
-    counts = {c.id: c.count for c in plan.clusters}
-    names = {c.id: c.name for c in plan.clusters}
-    events: list[ClusterEvent] = []
-    for cid in plan.matching.created:
-        events.append(
-            ClusterEvent(
-                kind=ClusterEventKind.CREATED,
-                cluster_id=cid,
-                count=counts[cid],
-                name=names[cid],
-                request_id=request_id,
-            )
-        )
-    for new_id, old_id in plan.matching.split_from.items():
-        events.append(
-            ClusterEvent(
-                kind=ClusterEventKind.SPLIT,
-                cluster_id=old_id,
-                related=(new_id,),
-                count=counts.get(old_id),
-                request_id=request_id,
-            )
-        )
-    for old_id, new_id in plan.matching.merged_into.items():
-        events.append(
-            ClusterEvent(
-                kind=ClusterEventKind.MERGED,
-                cluster_id=new_id,
-                related=(old_id,),
-                count=counts.get(new_id),
-                request_id=request_id,
-            )
-        )
-    for cid in sorted(named_ids - set(plan.matching.created) - set(plan.matching.split_from)):
-        events.append(
-            ClusterEvent(
-                kind=ClusterEventKind.RENAMED,
-                cluster_id=cid,
-                name=names[cid],
-                count=counts[cid],
-                request_id=request_id,
-            )
-        )
-    top = sum(1 for c in plan.clusters if c.parent_id is None)
-    events.append(
-        ClusterEvent(
-            kind=ClusterEventKind.HIERARCHY_UPDATED,
-            request_id=request_id,
-            detail={"clusters": len(plan.clusters), "top_level": top},
-        )
-    )
-    events.append(
-        ClusterEvent(
-            kind=ClusterEventKind.MAP_UPDATED,
-            request_id=request_id,
-            detail={"points": len(plan.clusters)},
-        )
-    )
-    return events  # fmt: skip
 
 
 def apply_recompute(store: ClusterStore, plan: RecomputePlan) -> int:

@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,6 +229,28 @@ async def summarise(
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
     keys = [summary_cache_key(c, summariser) for c in conversations]
+    outcome = _from_cache(keys, conversations, cache)
+    hits = sum(1 for k in keys if k in outcome)
+    settled = _Progress(progress, total=len(conversations))
+    if hits:
+        settled.add(hits)
+    semaphore = asyncio.Semaphore(concurrency)
+    copies = collections.Counter(keys)
+
+    async def run(key: str, conv: Conversation) -> None:
+        async with semaphore:
+            outcome[key] = await _summarise_one(conv, key, summariser=summariser, cache=cache)
+        settled.add(copies[key])
+
+    todo = _first_of_each(keys, conversations, skip=outcome)
+    await asyncio.gather(*(run(k, c) for k, c in todo.items()))
+    return _result(keys, conversations, outcome, cache_hits=hits)
+
+
+def _from_cache(
+    keys: Sequence[str], conversations: Sequence[Conversation], cache: Cache | None
+) -> dict[str, Summary | str]:
+    """Cache key -> the cached summary, re-addressed to the first conversation with that key."""
     cached = cache.get_many_json(keys) if cache is not None else {}
     outcome: dict[str, Summary | str] = {}
     for key, conv in zip(keys, conversations, strict=True):
@@ -238,40 +260,61 @@ async def summarise(
                 outcome[key] = Summary.model_validate({**value, "chat_id": conv.chat_id})
             except ValidationError:
                 logger.warning("cached summary %s does not validate; recomputed", key[:12])
-    hits = sum(1 for k in keys if k in outcome)
-    total, done = len(conversations), hits
-    if progress is not None and hits:
-        progress(done, total)
+    return outcome
 
-    semaphore = asyncio.Semaphore(concurrency)
-    copies = collections.Counter(keys)
 
-    async def run(key: str, conv: Conversation) -> None:
-        nonlocal done
-        async with semaphore:
-            try:
-                summary = await summariser.summarise(conv)
-            except (SummaryError, EndpointUnavailableError) as exc:
-                outcome[key] = exc.reason
-            except Exception as exc:  # a stream goes on: the failure is kept as data
-                logger.exception("summariser %s crashed on %s", summariser.name, conv.chat_id)
-                outcome[key] = f"{type(exc).__name__}: {exc}"
-            else:
-                outcome[key] = summary
-                if cache is not None:
-                    value = summary.model_dump(mode="json", exclude={"chat_id", "metadata"})
-                    cache.set_json(key, value, namespace=CACHE_NAMESPACE)
-        done += copies[key]
-        if progress is not None:
-            progress(done, total)
+@dataclass
+class _Progress:
+    """Conversations settled so far, reported as report(done, total) after each step."""
 
+    report: Callable[[int, int], None] | None
+    total: int
+    done: int = 0
+
+    def add(self, settled: int) -> None:
+        """Count `settled` more conversations and report."""
+        self.done += settled
+        if self.report is not None:
+            self.report(self.done, self.total)
+
+
+async def _summarise_one(
+    conv: Conversation, key: str, *, summariser: Summariser, cache: Cache | None
+) -> Summary | str:
+    """The conversation's summary (cached under `key`), or why it could not be made."""
+    try:
+        summary = await summariser.summarise(conv)
+    except (SummaryError, EndpointUnavailableError) as exc:
+        return exc.reason
+    except Exception as exc:  # a stream goes on: the failure is kept as data
+        logger.exception("summariser %s crashed on %s", summariser.name, conv.chat_id)
+        return f"{type(exc).__name__}: {exc}"
+    if cache is not None:
+        value = summary.model_dump(mode="json", exclude={"chat_id", "metadata"})
+        cache.set_json(key, value, namespace=CACHE_NAMESPACE)
+    return summary
+
+
+def _first_of_each(
+    keys: Sequence[str], conversations: Sequence[Conversation], *, skip: Collection[str]
+) -> dict[str, Conversation]:
+    """Key -> the first conversation with that key, for the keys not in `skip`."""
     todo: dict[str, Conversation] = {}
     for key, conv in zip(keys, conversations, strict=True):
-        if key not in outcome and key not in todo:
+        if key not in skip and key not in todo:
             todo[key] = conv
-    await asyncio.gather(*(run(k, c) for k, c in todo.items()))
+    return todo
 
-    result = SummariseResult(cache_hits=hits)
+
+def _result(
+    keys: Sequence[str],
+    conversations: Sequence[Conversation],
+    outcome: dict[str, Summary | str],
+    *,
+    cache_hits: int,
+) -> SummariseResult:
+    """Each conversation's outcome, in input order, its summary re-addressed to it."""
+    result = SummariseResult(cache_hits=cache_hits)
     for key, conv in zip(keys, conversations, strict=True):
         got = outcome[key]
         if isinstance(got, Summary):
@@ -279,5 +322,7 @@ async def summarise(
         else:
             result.failures.append((conv.chat_id, got))
     if result.failures:
-        logger.warning("%d of %d conversations not summarised", len(result.failures), total)
+        logger.warning(
+            "%d of %d conversations not summarised", len(result.failures), len(conversations)
+        )
     return result

@@ -57,22 +57,12 @@ SDK_FREE = ("kura_stream.stages", "kura_stream.service", "consumers")
 
 # Today's offenders, each being fixed in #13. Remove an entry when its fix lands.
 _SPLIT = "being split in #13"
-_MOVED = "being moved behind kura_stream/adapters/ in #13"
 SDK_ALLOWED: dict[tuple[str, str], str] = {}
 LONG_FUNCTIONS_ALLOWED: dict[str, str] = {
     "consumers.http_api:make_http_app": _SPLIT,
-    "kura_stream.adapters.llm.calls:structured_call": _SPLIT,
-    "kura_stream.service.ingest:ingest": _SPLIT,
-    "kura_stream.service.matching:match_clusters": _SPLIT,
-    "kura_stream.service.recompute:_events": _SPLIT,
-    "kura_stream.service.recompute:plan_recompute": _SPLIT,
     "kura_stream.stages.name_phrases:rank_phrases": _SPLIT,
-    "kura_stream.stages.summarise:summarise": _SPLIT,
 }
-LONG_MODULES_ALLOWED: dict[str, str] = {
-    "kura_stream.pii_names": _SPLIT,
-    "kura_stream.stages.offline_namer": _SPLIT,
-}
+LONG_MODULES_ALLOWED: dict[str, str] = {}
 CYCLES_ALLOWED: dict[frozenset[str], str] = {
     # Kura's drop-in API: Conversation.from_hf_dataset & co. (types.py) load through the
     # loaders, which build Conversations (and scrub through privacy, which reads types).

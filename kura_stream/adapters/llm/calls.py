@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -124,7 +125,7 @@ async def structured_call(
 ) -> T:
     """One structured completion, retried with exponential backoff on transient failures.
 
-    instructor re-asks invalid outputs (`policy.validation_retries`); this loop retries
+    instructor re-asks invalid outputs (`policy.validation_retries`); the retry loop retries
     transport failures (`policy.attempts` in all). Messages are sent as they are: no context
     is passed, so instructor applies no Jinja templating to user text containing braces.
 
@@ -144,20 +145,33 @@ async def structured_call(
     Raises:
         LLMCallError: every attempt failed, or a failure was final; `reason` says why.
     """
+
+    async def call() -> T:
+        kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
+        result: T = await client.chat.completions.create(
+            response_model=response_model,
+            messages=messages,  # type: ignore[arg-type]
+            model=model,
+            max_retries=policy.validation_retries,
+            **kwargs,
+        )
+        return result
+
+    return await _with_retries(call, policy=policy, what=what)
+
+
+async def _with_retries(call: Callable[[], Awaitable[T]], *, policy: RetryPolicy, what: str) -> T:
+    """Await `call` until it succeeds, fails for good, or `policy.attempts` are spent.
+
+    Raises:
+        LLMCallError: every attempt failed, or a failure was final; `reason` says why.
+    """
     attempts = max(1, policy.attempts)
     reason = "not attempted"
     unavailable = False
     for attempt in range(1, attempts + 1):
         try:
-            kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
-            result: T = await client.chat.completions.create(
-                response_model=response_model,
-                messages=messages,  # type: ignore[arg-type]
-                model=model,
-                max_retries=policy.validation_retries,
-                **kwargs,
-            )
-            return result
+            return await call()
         except (InstructorRetryException, IncompleteOutputException, openai.OpenAIError) as exc:
             transient, reason = classify(exc)
             unavailable = endpoint_unavailable(exc)
