@@ -133,7 +133,7 @@ _STREET_EN = (
 _STREET_DE_NL = (
     r"(?:[A-ZÀ-Ý][\w'\u2019-]*[ -])?[A-ZÀ-Ý][\w'\u2019-]*"
     r"(?i:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|chaussee|steig|pfad"
-    r"|straat|laan|plein|gracht|dreef|singel|kade|steeg|pad|hof|markt)"
+    r"|straat|laan|plein|gracht|dreef|singel|kade|steeg|pad|hof|markt|dijk|baan|boulevard)"
     rf"[ ]+{_NUMBER}\b"
 )
 _STREET_DE_NL_LOWER = (
@@ -142,6 +142,17 @@ _STREET_DE_NL_LOWER = (
     rf"[ ]+{_NUMBER}\b"
 )
 """The same with the street word in lower case ("Dussen vanweg 9"): only before a postcode."""
+_STREET_FR_BARE = (
+    r"(?:rue|avenue|boulevard|chemin|place|allée|impasse|quai|route)[ ]+"
+    rf"(?:(?:de|du|des|de la|d'|l')[ ]?)?{_CAPWORD}(?:[ ]+{_CAPWORD}){{0,2}},?"
+    rf"[ ]+\d{{5}}[ ]+{_CAPWORD}"
+)
+"""A French street with no number, only before a postcode and town: "rue Ferrand, 87152 Brun"."""
+_MILITARY = (
+    rf"(?:(?:Unit|PSC)[ ]\d{{1,5}},?[ ]Box[ ]\d{{1,5}}|(?:USNS|USS|USCGC)[ ]{_CAPWORD})"
+    r",?[ ](?:APO|FPO|DPO)[ ]A[AEP][ ]\d{5}"
+)
+"""US military mail: "Unit 5244 Box 7395, DPO AA 53333", "USS Scott, FPO AP 05393"."""
 _STREET_FR = (
     rf"{_NUMBER}(?:[ ]?(?:bis|ter))?,?[ ]+(?:rue|avenue|av\.|boulevard|bd|chemin|place|allée"
     rf"|impasse|quai|route|cours|passage)[ ]+(?:(?:de|du|des|de la|d'|l')[ ]?)?"
@@ -159,9 +170,10 @@ _TOWN_POSTCODE = (
 )
 _STREET_TOWN = (
     rf"(?:{_UNIT},?[ ]+(?:{_NUMBER},?[ ]+)?|{_NUMBER},?[ ]+)"
-    rf"{_CAPWORD}(?:[ ]+{_CAPWORD}){{0,2}}{_TOWN_POSTCODE}"
+    rf"{_CAPWORD}(?:[ ]+{_CAPWORD}){{0,2}}(?:,?[ ]+{_UNIT})?{_TOWN_POSTCODE}"
 )
-"""A street of any type when a town and postcode follow: "2 Cooper Ports, Lakeside, HX0 3BZ"."""
+"""A street of any type when a town and postcode follow: "2 Cooper Ports, Lakeside, HX0 3BZ",
+"80284 Miller Lights Suite 486, Beckerport, ME 33075"."""
 _PLACE_TAIL = (
     r"(?:(?:,[ ]*|[ ]*\n[ ]*|[ ]+)"
     rf"(?:{_POSTCODE}[ ]+{_CAPWORD}(?:[ ]+{_CAPWORD}){{0,2}}"  # 48337 Lichtenfels
@@ -172,7 +184,7 @@ _PLACE_TAIL = (
 )
 _ADDRESS = re.compile(
     rf"(?<![\w/.-])(?:{_STREET_TOWN}|(?:{_STREET_EN}|{_STREET_DE_NL}|{_STREET_FR}){_PLACE_TAIL}"
-    rf"|{_STREET_DE_NL_LOWER},?[ ]+{_POSTCODE}[ ]+{_CAPWORD})"
+    rf"|{_STREET_DE_NL_LOWER},?[ ]+{_POSTCODE}[ ]+{_CAPWORD}|{_STREET_FR_BARE}|{_MILITARY})"
     r"(?![\w-])"
 )
 _HAS_DIGIT = re.compile(r"\d")
@@ -241,9 +253,10 @@ def card_spans(text: str) -> Iterator[Span]:
 def is_public_ip(value: str) -> bool:
     """Whether an address can name one host: keep the ones that name no one readable.
 
-    Kept: loopback, unspecified, multicast, netmasks (255.x), IPv4 network and broadcast
-    addresses (x.y.z.0, x.y.z.255), and IPv4 quads of single digits, which in text are far
-    more often versions or section numbers ("6.1.4.1", "1.1.1.2") than a person's address.
+    Kept: loopback, unspecified, multicast, netmasks (255.x), IPv4 network addresses
+    (x.y.z.0), broadcast addresses of private ranges (192.168.1.255; a public x.y.z.255
+    may be a host), and IPv4 quads of single digits, which in text are far more often
+    versions or section numbers ("6.1.4.1", "1.1.1.2") than a person's address.
     """
     try:
         addr = ipaddress.ip_address(value)
@@ -253,7 +266,9 @@ def is_public_ip(value: str) -> bool:
         return False
     if addr.version == 4:
         octets = value.split(".")
-        if octets[0] == "255" or octets[3] in ("0", "255") or all(len(o) == 1 for o in octets):
+        if octets[0] == "255" or octets[3] == "0" or all(len(o) == 1 for o in octets):
+            return False
+        if addr.is_private and octets[3] == "255":
             return False
     return True
 

@@ -320,8 +320,16 @@ def _run_spans(text: str, run: list[re.Match[str]]) -> Iterator[Span]:
     if signed is not None:
         yield Span(start, signed, NAME)
         return
-    cued = any(c.search(before) for c in (_STRONG_CUE, _PERSON_CUE, _WEAK_CUE))
-    if _TITLE.search(before) or (len(run) > 1 and _is_full_name(words, cued)):
+    full = len(run) > 1 and (
+        _is_full_name(words)
+        or (  # the cues only matter to a place that is also a first name: "Jordan Parker"
+            words[0].never
+            and _is_full_name(
+                words, any(c.search(before) for c in (_STRONG_CUE, _PERSON_CUE, _WEAK_CUE))
+            )
+        )
+    )
+    if full or _TITLE.search(before):
         yield Span(start, _extend(text, run[-1].end()), NAME)
         return
     at_start = bool(_SENTENCE_START.search(before))
@@ -331,7 +339,8 @@ def _run_spans(text: str, run: list[re.Match[str]]) -> Iterator[Span]:
             words[end].surname or not words[end].english or (cue == 2 and not words[end].never)
         ):
             end += 1
-        yield Span(start, _extend(text, run[end - 1].end()), NAME)
+        tail = _SIGNATURE_TAIL if cue == 2 else _PARTICLE_TAIL  # "my colleague X the Elder"
+        yield Span(start, _extend(text, run[end - 1].end(), tail), NAME)
         run, words = run[end:], words[end:]
         at_start = False
     if not run:

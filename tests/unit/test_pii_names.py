@@ -71,3 +71,27 @@ def test_twelve_digit_maestro_cards_are_scrubbed(number: str) -> None:
 @pytest.mark.parametrize("number", ["572003230454", "412345678903", "100000000008"])
 def test_twelve_digit_numbers_off_luhn_or_network_are_kept(number: str) -> None:
     assert scrub(f"order {number} shipped") == f"order {number} shipped"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "Stenboulevard 34",
+        "Dussen vanweg 9/7, 54344 Potsdam",
+        "rue Ferrand, 87152 BrunBourg",
+        "Unit 5244 Box 7395, DPO AA 53333",
+        "USS Scott, FPO AP 05393",
+    ],
+)
+def test_more_address_shapes_are_scrubbed(address: str) -> None:
+    assert scrub(f"I live at {address} now.") == "I live at [ADDRESS] now."
+
+
+def test_a_public_address_ending_in_255_is_scrubbed_a_lan_broadcast_kept() -> None:
+    assert scrub("login from 220.8.237.255 failed") == "login from [IP] failed"
+    assert scrub("broadcast 192.168.1.255") == "broadcast 192.168.1.255"
+
+
+def test_a_street_of_any_type_with_a_unit_before_the_town_is_one_address() -> None:
+    text = "the hotel is at 80284 Miller Lights Suite 486, Beckerport, ME 33075, and"
+    assert scrub(text) == "the hotel is at [ADDRESS], and"
