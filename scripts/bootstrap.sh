@@ -37,3 +37,6 @@ echo "== embedding models"
 
 echo "== Kura web UI check (Kura's parse code under node, pinned zod and tsx)"
 bash scripts/kura_ui_deps.sh >/dev/null
+
+echo "== web map (pinned d3 for the page; Debian's chromium for its browser test)"
+bash scripts/web_deps.sh --browser >/dev/null

@@ -7,4 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-exec .venv/bin/kura-stream demo "$@"
+keep=
+for arg in "$@"; do if [ "$arg" = --keep ]; then keep=1; fi; done
+[ -n "$keep" ] || exec .venv/bin/kura-stream demo "$@"
+.venv/bin/kura-stream demo "$@"
+# The kept service also serves the live web map at / on its HTTP port (KURA_SERVICE_PORT).
+echo "web map: $(.venv/bin/python -c 'from kura_stream.settings import Settings
+s = Settings().service
+print(f"http://{s.host}:{s.port}/")')"
