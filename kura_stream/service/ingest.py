@@ -134,7 +134,7 @@ async def ingest(
     summarise: SummariseOne,
     embedder: Embedder,
     max_bytes: int,
-    concurrency: int,
+    concurrency: int | asyncio.Semaphore,
     permanent_errors: tuple[type[Exception], ...] = (BadRecord,),
     summarise_batch: SummariseMany | None = None,
     metadata_keys: Collection[str] = (),
@@ -150,7 +150,8 @@ async def ingest(
         summarise: Summarises one (already scrubbed) conversation.
         embedder: Embeds summary texts.
         max_bytes: Larger messages are dead-lettered as oversized.
-        concurrency: Summaries in flight at once.
+        concurrency: Summaries in flight at once, or a semaphore shared with other batches
+            (the service's consumers share one, so the bound is the process's).
         permanent_errors: Exceptions from summarise that mean "this record will never work".
         summarise_batch: When given, used instead of summarise for the whole batch.
         metadata_keys: The metadata keys kept (PrivacySettings.metadata_keys); the others
@@ -187,11 +188,15 @@ async def _summarise_each(
     conversations: Sequence[Conversation],
     summarise: SummariseOne,
     *,
-    concurrency: int,
+    concurrency: int | asyncio.Semaphore,
     permanent_errors: tuple[type[Exception], ...],
 ) -> list[Summary | Exception]:
     """Each conversation's summary or the permanent error it raised, `concurrency` at a time."""
-    semaphore = asyncio.Semaphore(concurrency)
+    semaphore = (
+        concurrency
+        if isinstance(concurrency, asyncio.Semaphore)
+        else asyncio.Semaphore(concurrency)
+    )
 
     async def one(conversation: Conversation) -> Summary | Exception:
         async with semaphore:
@@ -245,7 +250,9 @@ class Ingestor:
         summarise: Summarises one (already scrubbed) conversation.
         embedder: Embeds summary texts.
         max_bytes: Larger messages are dead-lettered as oversized.
-        concurrency: Summaries in flight at once.
+        concurrency: Summaries in flight at once, over every batch this Ingestor handles
+            (the service's summarise consumers share it: one bound for the process, so a
+            batch's slow tail leaves room for the next batch's calls).
         permanent_errors: Exceptions from summarise that mean "this record will never work".
         summarise_batch: When given, used instead of summarise for the whole batch.
         metadata_keys: The metadata keys kept.
@@ -258,6 +265,11 @@ class Ingestor:
     permanent_errors: tuple[type[Exception], ...] = (BadRecord,)
     summarise_batch: SummariseMany | None = None
     metadata_keys: tuple[str, ...] = ()
+    slots: asyncio.Semaphore = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """One semaphore for every batch (asyncio binds it to a loop on first use)."""
+        object.__setattr__(self, "slots", asyncio.Semaphore(self.concurrency))
 
     async def __call__(self, records: Sequence[RawRecord]) -> IngestResult:
         """Ingest a batch (see `ingest`)."""
@@ -266,7 +278,7 @@ class Ingestor:
             summarise=self.summarise,
             embedder=self.embedder,
             max_bytes=self.max_bytes,
-            concurrency=self.concurrency,
+            concurrency=self.slots,
             permanent_errors=self.permanent_errors,
             summarise_batch=self.summarise_batch,
             metadata_keys=self.metadata_keys,

@@ -94,3 +94,27 @@ async def test_a_chat_id_twice_in_a_batch_goes_on_twice_with_its_content_hash() 
     hashes = [e.content_hash for e in result.embedded]
     assert all(hashes)
     assert hashes[0] != hashes[1]
+
+
+async def test_one_ingestor_bounds_summaries_in_flight_across_batches() -> None:
+    import asyncio
+
+    from kura_stream.service.ingest import Ingestor
+
+    in_flight, peak = 0, 0
+
+    async def slow(c: Conversation) -> Summary:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return Summary(chat_id=c.chat_id, summary="s")
+
+    ingestor = Ingestor(
+        summarise=slow, embedder=HashEmbedder(dim=16), max_bytes=4096, concurrency=3
+    )
+    batches = [[RawRecord(_conv(f"{b}-{i}")) for i in range(10)] for b in range(2)]
+    results = await asyncio.gather(*(ingestor(batch) for batch in batches))
+    assert [len(r.embedded) for r in results] == [10, 10]
+    assert peak == 3  # two consumers' batches together, never more than the one bound
