@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import calendar
-import functools
 import re
-import unicodedata
-import zoneinfo
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from kura_stream.pii_detectors import STREET_TYPES, Span
-from kura_stream.stages.name_privacy import is_english_word, name_lists, never_names
+from kura_stream.pii_detectors import LOWER, UPPER, Span
+from kura_stream.pii_name_lists import POSSESSIVE as _POSSESSIVE
+from kura_stream.pii_name_lists import Word as _Word
+from kura_stream.pii_name_lists import places
+from kura_stream.pii_name_lists import stop_words as _stop_words
+from kura_stream.pii_name_lists import word as _word
 
 NAME = "[NAME]"
 
-_UPPER = "A-ZÀ-ÖØ-Þ"
-_LOWER = "a-zß-öø-ÿ"
+_UPPER = UPPER  # Latin with its extensions and Cyrillic: "Żal", "Strzępek"
+_LOWER = LOWER
 _CAP = re.compile(
     rf"(?<![\w@#$/\\.-])(?:[{_UPPER}]['\u2019](?=[{_UPPER}]))?[{_UPPER}][{_LOWER}]*"
     rf"(?:[{_UPPER}][{_LOWER}]+)?[{_LOWER}](?:['\u2019-][{_UPPER}]?[{_LOWER}]+)*(?![\w@])"
 )
 """A capitalised word: "Fatima", "McDonald", "O'Brien", "Jean-Paul", "Fatima's"."""
-_PARTICLE = r"(?:van|von|de|der|den|du|da|di|del|della|dos|das|do|ter|ten|le|la|zu|bin|ibn|al)"
+_PARTICLES = "van von de der den du da di del della dos das do ter ten le la zu bin ibn al"
+_PARTICLE = rf"(?i:{'|'.join(_PARTICLES.split())})"
 _PARTICLE_TAIL = re.compile(rf"(?:[ ]{_PARTICLE}){{1,3}}[ ](?=[{_UPPER}])")
-"""What joins a name to more of it: "van der" (Lisanne van der Sande), "de", "bin"; only
-when a capitalised word follows: "Luc de" alone is no longer a name."""
+"""What joins a name to more of it: "van der" (Lisanne van der Sande), "de", "De" (Jan De
+Ridder, in Belgium), "bin"; only when a capitalised word follows: "Luc de" alone is none."""
 _SIGN_OFF = re.compile(
     r"(?i)\b(?:regards|sincerely|best|best wishes|thanks|thank you|many thanks|cheers|yours"
     r"|yours truly|faithfully|warmly|love|respectfully)[,.!]?[ \t]*\n?[ \t]*$"
@@ -42,7 +42,6 @@ _LOWER_NAME = re.compile(
     rf"(?-i:([{_LOWER}][{_LOWER}'-]+)(?:[ ]([{_LOWER}][{_LOWER}'-]+))?)"
 )
 """A name written in lower case after "my name is" ("my name is john smith")."""
-_POSSESSIVE = re.compile("['\u2019]s$")
 _TITLE = re.compile(
     rf"(?:\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lady|Lord|Madam)\.?[ ]+(?:{_PARTICLE}[ ]+)*)$"
 )
@@ -85,106 +84,6 @@ west upper lower greater
 """.split()  # noqa: SIM905
 )
 """First words of place names ("San Francisco", "Los Angeles"): such a run is no person."""
-
-
-@functools.cache
-def places() -> frozenset[str]:
-    """Countries, US/Canadian/Australian states and time-zone cities, lower case.
-
-    Many are also first names ("Georgia", "Jordan", "Sydney"): alone, with nothing to say it
-    is a person, such a word is read as the place. From pycountry (ISO 3166) and the
-    time-zone database.
-    """
-    import pycountry
-
-    names: set[str] = set()
-    for country in pycountry.countries:
-        for attr in ("name", "common_name", "official_name"):
-            value = getattr(country, attr, None)
-            if value:
-                names.add(str(value).casefold())
-    names |= {
-        str(s.name).casefold()
-        for s in pycountry.subdivisions
-        if s.country_code in ("US", "CA", "AU")
-    }
-    for zone in zoneinfo.available_timezones():
-        names |= {part.replace("_", " ").casefold() for part in zone.split("/")}
-    return frozenset(names)
-
-
-_NOT_NAMES = frozenset(
-    """
-dear hi hello hey thanks regards sincerely cheers best yours kind warm mr mrs ms miss mx
-dr prof sir dame lady lord madam
-""".split()  # noqa: SIM905
-)
-"""Greetings, sign-offs and titles: they start a name's run of capitals, never belong to it."""
-
-
-@functools.cache
-def _stop_words() -> frozenset[str]:
-    """English stop words ("The", "Will", "May"), and the greetings and titles above."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | _NOT_NAMES
-
-
-_ABBREVIATIONS = frozenset(
-    a.casefold() for a in [*calendar.month_abbr, *calendar.day_abbr, "Sept", "Tues", "Thurs"] if a
-)
-"""Months and weekdays abbreviated ("Jan 5"): never a person here."""
-
-
-@dataclass(frozen=True)
-class _Word:
-    first: bool  # in a first-name list
-    surname: bool
-    common: bool  # a common first name or surname
-    english: bool  # a lower-case dictionary word ("rose", "will")
-    never: bool  # a month, weekday, language or place
-    place_type: bool = False  # "Park", "Lane", "College": ends a place's name
-
-
-_MORE_PLACE_TYPES = """
-bay island isle center centre college university school academy institute river beach city
-county district hall house market tower bridge castle airport museum church cathedral temple
-zoo theatre theater hospital stadium arena hotel restaurant cafe club lake canyon valley cave
-caves gallery library palace garden gardens bar pub
-"""
-
-
-@functools.cache
-def _place_types() -> frozenset[str]:
-    """Words that end a place's name: street types and kinds of building or landscape."""
-    return frozenset(STREET_TYPES | set(_MORE_PLACE_TYPES.split()))
-
-
-def _fold(word: str) -> str:
-    """The word without accents ("émilie" -> "emilie"): the lists spell some names so."""
-    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
-
-
-def _listed(part: str, names: frozenset[str]) -> bool:
-    return part in names or _fold(part) in names
-
-
-@functools.lru_cache(maxsize=65536)
-def _word(word: str) -> _Word:
-    w = _POSSESSIVE.sub("", word).casefold()
-    lists = name_lists()
-    # One-letter parts ("o'brien", "d'angelo") are prefixes, not names to look up.
-    parts = [p for p in re.split("[-'\u2019]", w) if len(p) > 1]
-    if len(parts) > 1 and not all(
-        _listed(p, lists.first) or _listed(p, lists.surnames) for p in parts
-    ):
-        parts = []  # "London-based", "Block-Section": a name's parts are all names
-    first = any(_listed(p, lists.first) for p in parts)
-    surname = any(_listed(p, lists.surnames) for p in parts) or "".join(parts) in lists.surnames
-    common = any(_listed(p, lists.common_first | lists.common_surnames) for p in parts)
-    never = w in never_names() or w in places() or w in _ABBREVIATIONS
-    english = not parts or all(is_english_word(p) for p in parts)
-    return _Word(first, surname, common, english, never, w in _place_types())
 
 
 def _runs(text: str) -> Iterator[list[re.Match[str]]]:
@@ -289,6 +188,8 @@ def _signature(text: str, start: int, end: int) -> int | None:
 
 def _lower_case_spans(text: str) -> Iterator[Span]:
     """Names written in lower case after "my name is": on the name lists, no stop word."""
+    if "name" not in text and "Name" not in text and "NAME" not in text:
+        return  # three scans in C; the pattern's search costs more on every text
     stop = _stop_words()
     for m in _LOWER_NAME.finditer(text):
         first = _word(m.group(1))
@@ -319,6 +220,12 @@ def _run_spans(text: str, run: list[re.Match[str]]) -> Iterator[Span]:
     signed = _signature(text, start, run[-1].end())
     if signed is not None:
         yield Span(start, signed, NAME)
+        return
+    if not any(w.first or w.surname or not w.english for w in words):
+        # No name word and no unknown one ("The Quick Brown"): only a title makes a name of
+        # it, and the cue searches below are skipped (most runs end here).
+        if before.endswith(" ") and _TITLE.search(before):
+            yield Span(start, _extend(text, run[-1].end()), NAME)
         return
     full = len(run) > 1 and (
         _is_full_name(words)

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Collection, Iterator
 from urllib.parse import quote, unquote_plus
 
+from kura_stream.pii_addresses import address_spans
 from kura_stream.pii_detectors import (
     ADDRESS,
     CARD,
@@ -16,7 +17,6 @@ from kura_stream.pii_detectors import (
     IP,
     PHONE,
     Span,
-    address_spans,
     card_spans,
     iban_spans,
     ip_spans,
@@ -65,7 +65,7 @@ _SECRET_NAME = (
 )
 _ASSIGNED_SECRET = re.compile(
     rf"""(?ix)
-    (?<!\w)(\w*{_SECRET_NAME}["']?\s*[:=]\s*)
+    ({_SECRET_NAME}["']?\s*[:=]\s*)  # "my_api_key = ...": no `\w*` before, which backtracked
     (?:"([^"\s]{{4,}})"|'([^'\s]{{4,}})'|(?=[\w\-+/=]{{0,511}}\d)([\w\-+/=]{{8,512}})(?![\w(\[.\-+/=]))
     """
 )
@@ -184,7 +184,14 @@ def _email_spans(text: str) -> Iterator[Span]:
         yield Span(m.start(), m.end(), EMAIL)
 
 
+_SECRET_NAME_PARTS = ("key", "secret", "token", "passw", "pwd")
+"""Every secret name holds one of these: a text without any is not searched."""
+
+
 def _assigned_secret_spans(text: str) -> Iterator[Span]:
+    lowered = text.lower()
+    if not any(part in lowered for part in _SECRET_NAME_PARTS):
+        return
     for m in _ASSIGNED_SECRET.finditer(text):
         for group in (2, 3, 4):
             if m.group(group) is not None:

@@ -110,3 +110,23 @@ def test_metadata_allow_list() -> None:
     assert set(scrub_conversation(conv).metadata) == {"customer_name", "source", "n"}
     assert keep_metadata(conv, ("n",)).metadata == {"n": 3}
     assert keep_metadata(conv, ()).metadata == {}
+
+
+@pytest.mark.parametrize(
+    "phone",
+    ["0512/42163111", "02961/38730375", "04/ 787 37 12", "02.9318.3747", "(07).3566.5936"],
+)
+def test_national_phones_with_slashes_and_dots(phone: str) -> None:
+    assert scrub(f"Reach me at {phone}. Thanks") == "Reach me at [PHONE]. Thanks"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(folio: 01-4139-001-2700)",  # 13 digits in hyphens: a parcel, not a phone
+        "on 01/02/2023 10:30 and 01.02.2023",
+        "version 0.12.3456 of it",
+    ],
+)
+def test_dates_and_ids_in_phone_like_groups_are_kept(text: str) -> None:
+    assert scrub(text) == text

@@ -95,3 +95,70 @@ def test_a_public_address_ending_in_255_is_scrubbed_a_lan_broadcast_kept() -> No
 def test_a_street_of_any_type_with_a_unit_before_the_town_is_one_address() -> None:
     text = "the hotel is at 80284 Miller Lights Suite 486, Beckerport, ME 33075, and"
     assert scrub(text) == "the hotel is at [ADDRESS], and"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Letters outside Latin-1 (Polish) and capitalised Belgian particles.
+        ("My colleague Bianka Strzępek keeps", "My colleague [NAME] keeps"),
+        ("Hi, my name is Adrian Gałęza. I", "Hi, my name is [NAME]. I"),
+        ("Thanks, Jędrzej Lubera", "Thanks, [NAME]"),
+        ("Thanks, Jacek Żal", "Thanks, [NAME]"),
+        ("Hi, my name is Mustapha De Coninck. I", "Hi, my name is [NAME]. I"),
+        ("Sign it from Jan De Ridder, phone", "Sign it from [NAME], phone"),
+    ],
+)
+def test_names_in_wider_alphabets_and_capitalised_particles(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+def test_greek_capitals_in_mathematics_are_no_name() -> None:
+    assert scrub("Max Σt=0 β^t u(Ct)") == "Max Σt=0 β^t u(Ct)"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "Borgo Etta, 85, 00158, Roma (RM)",
+        "Viale Paola, 51 Piano 9, 09077, Solarussa (OR)",
+        "pl. Popiełuszki 03/92, 25-429 Ostrowiec Świętokrzyski",
+        "ulica Widok 68, 91-854 Warszawa",
+        "rue Maire 534, 9611 Marty-sur-Cosandey",
+        "avenue de Comte, 9660 Deshusses-les-Bains",
+        "boulevard de Deladoëy 23, 2198 Bovet am Albis",
+        "Callejón Encarnación Batlle 352, Zamora, 21993",
+        "Calle Dorita Valero 6 Puerta 8 , Ceuta, 30291",
+        "Alainlei 038, 5991 Alsemberg",
+        "Matthias-Eisner-Ring 05, 2148 Spittal an der Drau",
+        "Storgatan 12, 114 55 Stockholm",
+        "ulica Robotnicza 79",
+    ],
+)
+def test_european_street_shapes_are_scrubbed(address: str) -> None:
+    assert scrub(f"I live at {address} and") == "I live at [ADDRESS] and"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Volume 7, Issue 2, February 2016.",
+        "On May 18, 2022 Plotkin announced it.",
+        "I installed it via Python 3 last week.",
+        "Smith et al. Nature 2019 showed it.",
+        "Ring 020 has no street.",
+    ],
+)
+def test_street_like_words_that_are_no_address_are_kept(text: str) -> None:
+    assert scrub(text) == text
+
+
+def test_the_type_trie_matches_the_same_words_as_an_alternation() -> None:
+    import re
+
+    from kura_stream.pii_addresses import _trie
+
+    words = ["via", "viale", "vicolo", "al.", "aleja", "c.", "calle", "callejón"]
+    trie = re.compile(rf"(?:{_trie(words)})\Z")
+    assert all(trie.match(w) for w in words)
+    assert not any(trie.match(w) for w in ["vi", "vial", "ale", "call", "c"])
