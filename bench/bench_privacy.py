@@ -146,8 +146,13 @@ def leaks(value: str, kind: str, text: str) -> bool:
     line, for metadata its key."""
     if kind == "metadata":
         return value in text
-    if kind == "name":  # a stop word ("The" of "Mohammed The Elder") names no one
-        words = [w for w in value.split() if len(w) > 2 and w[0].isupper() and w not in STOP]
+    if kind == "name":  # a stop word ("The" of "Mohammed The Elder") names no one, and a
+        # decoy is the template's own word ("Jordan Lane" and "the Jordan conference")
+        words = [
+            w
+            for w in value.split()
+            if len(w) > 2 and w[0].isupper() and w not in STOP and w not in DECOYS
+        ]
         return any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text) for w in words)
     if kind == "address":
         parts = value.split(",")
