@@ -6,6 +6,7 @@ import hashlib
 import logging
 import time
 from pathlib import Path
+from typing import Annotated
 
 import instructor
 import pytest
@@ -37,10 +38,16 @@ class ConversationSummary(BaseModel):
     # integer, and as the last field the 0.5B model (at temperature 0) ran it on to
     # 1000000000000000, likely because the token it wanted next is one the grammar refuses.
     frustration: int = Field(ge=1, le=5, description="User frustration, 1 (none) to 5 (high).")
-    request: str = Field(description="One sentence: what the user asked the assistant to do.")
-    task: str = Field(description="A short label for the kind of task, e.g. 'debugging'.")
-    languages: list[str] = Field(
-        description="Human and programming languages used in the conversation."
+    # Empty strings are refused by the schema, so instructor re-asks instead of the test
+    # failing on an answer the model would correct (it once gave languages=[""]).
+    request: str = Field(
+        min_length=1, description="One sentence: what the user asked the assistant to do."
+    )
+    task: str = Field(
+        min_length=1, description="A short label for the kind of task, e.g. 'debugging'."
+    )
+    languages: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="Human and programming languages used in the conversation."
     )
 
 
