@@ -174,34 +174,41 @@ async def serve(
     await prepare_topics(settings)
     broker = make_broker(settings.kafka)
     service = build_stream(settings, KafkaOutputs(broker, settings.kafka), offline=offline)
-    k = settings.kafka
-    service.metrics.dead_letters_total = await topic_record_count(
-        k.bootstrap, k.topic_dlq, client_kwargs=aiokafka_kwargs(k)
-    )
-    include(broker, service, parts)
-    await broker.start()
-    tasks = _monitors(service, parts)
+    tasks: list[asyncio.Task[None]] = []
+    try:  # whatever fails from here, the broker, the store and the worker are released
+        k = settings.kafka
+        service.metrics.dead_letters_total = await topic_record_count(
+            k.bootstrap, k.topic_dlq, client_kwargs=aiokafka_kwargs(k)
+        )
+        include(broker, service, parts)
+        await broker.start()
+        tasks = _monitors(service, parts)
+        server = _http_server(service, parts)
+        _stop_on_signals(server)
+        if ready is not None:
+            ready.set()
+        await server.serve()
+    finally:
+        await _shut_down(broker, service, tasks)
+
+
+def _http_server(service: StreamService, parts: Collection[str]) -> uvicorn.Server:
+    """The HTTP API under uvicorn, with serve's own signal handling."""
+    settings = service.settings
     # With the commands consumer here, POST /recompute goes through the commands topic, so a
     # requested recompute survives a crash of the service; otherwise it runs in-process.
     r = service.recomputer
     app = make_http_app(service, launch=r.request if "commands" in parts else r.start_here)
-    server = _HttpServer(
+    logger.info(
+        "serving on http://%s:%d (parts: %s)",
+        settings.service.host, settings.service.port, ", ".join(p for p in PARTS if p in parts),
+    )  # fmt: skip
+    return _HttpServer(
         uvicorn.Config(
             app, host=settings.service.host, port=settings.service.port, log_level="warning",
             lifespan="off",
         )
     )  # fmt: skip
-    logger.info(
-        "serving on http://%s:%d (parts: %s)",
-        settings.service.host, settings.service.port, ", ".join(p for p in PARTS if p in parts),
-    )  # fmt: skip
-    _stop_on_signals(server)
-    if ready is not None:
-        ready.set()
-    try:
-        await server.serve()
-    finally:
-        await _shut_down(broker, service, tasks)
 
 
 async def _shut_down(
