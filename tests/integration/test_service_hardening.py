@@ -97,7 +97,7 @@ async def test_poison_records_and_resends_never_stall_and_counters_survive_a_res
 async def test_a_crash_between_the_store_and_the_topic_loses_no_assignment(
     service: ServiceUnderTest, sample: list[Conversation]
 ) -> None:
-    batch = sample[:150]
+    batch = sample[:100]
     service.module = "tests.integration.crash_hooks"
     service.extra_env["KURA_TEST_CRASH_AFTER_STORE"] = "1"
     service.start()
@@ -107,9 +107,9 @@ async def test_a_crash_between_the_store_and_the_topic_loses_no_assignment(
     assert service.proc.returncode == 137
     service.module = "kura_stream"
     service.start()
-    wait_for(lambda: service.get("/status")["conversations"] == 150, 180, "not all stored")
+    wait_for(lambda: service.get("/status")["conversations"] == 100, 180, "not all stored")
     wait_for(lambda: service.get("/status")["lag"] == 0, 60, "lag")
-    values = await _read_all(service, "KURA_KAFKA_TOPIC_ASSIGNMENTS", 10**6, timeout_s=15)
+    values = await _read_all(service, "KURA_KAFKA_TOPIC_ASSIGNMENTS", 10**6, timeout_s=10)
     history: dict[str, list[str | None]] = defaultdict(list)
     for value in values:
         answer = json.loads(value)
