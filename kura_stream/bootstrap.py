@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kura_stream.adapters.blas import limit_blas_threads as limit_blas_threads
+from kura_stream.privacy import warm_up as warm_up_scrubbers
 from kura_stream.protocols import (
     BatchSummariser,
     Closeable,
@@ -207,10 +208,11 @@ def build_stream(
         insight = build_insight(settings, offline=offline, embedder=embedder)
         if isinstance(embedder, Closeable):
             closers.append(embedder.close)
+    started = time.perf_counter()
+    warm_up_scrubbers()
     if isinstance(insight.summariser, WarmsUp):
-        started = time.perf_counter()
         insight.summariser.warm_up()
-        logger.info("summariser warmed up in %.1fs", time.perf_counter() - started)
+    logger.info("scrubbers and summariser warmed up in %.1fs", time.perf_counter() - started)
     store = build_store(settings, insight.embedder.dim)
     min_size = settings.clustering.min_cluster_size_shown
     assigner = Assigner(store, assign_params(settings), min_size_shown=min_size)

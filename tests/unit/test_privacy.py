@@ -201,3 +201,14 @@ def test_visible_name(count: int, min_size: int, expected: str) -> None:
     cluster = Cluster(id="c", name="Debug Python imports", count=count)
     assert visible_name(cluster, min_size) == expected
     assert is_shown(cluster, min_size) == (expected == cluster.name)
+
+
+def test_warm_up_loads_the_name_and_place_lists_before_any_traffic() -> None:
+    from kura_stream import pii_name_lists, privacy
+
+    pii_name_lists.places.cache_clear()
+    pii_name_lists.stop_words.cache_clear()
+    privacy.warm_up()
+    assert pii_name_lists.places.cache_info().currsize == 1
+    assert pii_name_lists.stop_words.cache_info().currsize == 1
+    assert privacy.scrub("Dear Anna Smith, call 020 7019 9577") == "Dear [NAME], call [PHONE]"
