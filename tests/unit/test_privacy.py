@@ -206,6 +206,8 @@ def test_visible_name(count: int, min_size: int, expected: str) -> None:
 def test_warm_up_loads_the_name_and_place_lists_before_any_traffic() -> None:
     from kura_stream import pii_name_lists, privacy
 
+    # As in a fresh service process: nothing looked up yet (earlier tests fill the caches).
+    pii_name_lists.word.cache_clear()
     pii_name_lists.places.cache_clear()
     pii_name_lists.stop_words.cache_clear()
     privacy.warm_up()
