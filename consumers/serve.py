@@ -37,6 +37,8 @@ PARTS = ("summarise", "assign", "name", "commands")
 """The consumers `serve` can run; each is also runnable alone (with a Qdrant server store)."""
 LAG_EVERY_S = 5.0
 """How often the lag monitor asks the broker, while it answers."""
+LAG_TIMEOUT_S = 3.0
+"""A lag check that takes longer than this counts as the broker not answering."""
 LAG_BACKOFF_MAX_S = 30.0
 """While the broker does not answer, the lag monitor's pause doubles up to this."""
 
@@ -128,12 +130,15 @@ def _monitors(service: StreamService, parts: Collection[str]) -> list[asyncio.Ta
 
     async def lag() -> None:
         try:
-            metrics.lag = await consumer_lag(
+            lag_now = consumer_lag(
                 kafka.bootstrap,
                 f"{kafka.group_id}-summarise",
                 kafka.topic_conversations,
                 client_kwargs=aiokafka_kwargs(kafka),
             )
+            # A broker that went away can keep a client's start waiting for its request
+            # timeout (40 s); /health must read degraded within a check or two.
+            metrics.lag = await asyncio.wait_for(lag_now, LAG_TIMEOUT_S)
         except Exception as err:
             if metrics.broker_ok:  # one line when it goes down, not one per check
                 logger.warning(

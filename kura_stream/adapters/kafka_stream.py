@@ -36,6 +36,12 @@ KAFKA_ERRORS: tuple[type[Exception], ...] = (KafkaError,)
 """The client's own failures: the broker away or refusing, never the record's fault."""
 
 
+GRACEFUL_STOP_S = 120.0
+"""On stop, how long the batches in flight may take to finish and commit. Without it
+FastStream cancels them, and a stopped service's last batches were summarised again after
+the restart (142 duplicates in test_sigterm_mid_stream_finishes_and_commits_what_is_in_flight)."""
+
+
 def make_broker(settings: KafkaSettings) -> KafkaBroker:
     """A FastStream Kafka broker with the settings' servers and security, idempotent producer.
 
@@ -68,6 +74,7 @@ def make_broker(settings: KafkaSettings) -> KafkaBroker:
         linger_ms=5,
         max_batch_size=PRODUCE_BATCH_BYTES,
         retry_backoff_ms=RETRY_BACKOFF_MS,
+        graceful_timeout=GRACEFUL_STOP_S,
         logger=None,
     )
 
