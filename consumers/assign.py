@@ -72,7 +72,10 @@ async def _place(
     assigner: Assigner, lock: asyncio.Lock, items: list[EmbeddedConversation], kept: list[Raw]
 ) -> AssignBatch:
     async with lock:
-        return assigner.process(items, [_source(r) for r in kept])
+        # A record is known by the conversation record it came from: summarised again after
+        # a crash upstream, it is a redelivery (its outputs published again), not a resend.
+        sources = [item.origin or _source(r) for item, r in zip(items, kept, strict=True)]
+        return assigner.process(items, sources)
 
 
 async def _place_each(

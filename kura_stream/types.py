@@ -343,6 +343,8 @@ class EmbeddedConversation(_Record):
         received_at: When its message reached kura-stream (Kafka timestamp), for latency.
         content_hash: A digest of the scrubbed messages: the same chat_id sent again with
             other content is a conflicting duplicate, not a redelivery.
+        origin: topic/partition/offset of the conversation record it was made from: the
+            same record summarised again after a crash is a redelivery, not a resend.
         messages: The scrubbed messages, bounded in characters (kura_ui_files.bound_messages),
             stored so an export can show them in Kura's web UI; empty in older records.
         messages_truncated: True when messages were cut to that bound.
@@ -355,5 +357,6 @@ class EmbeddedConversation(_Record):
     created_at: datetime
     received_at: datetime
     content_hash: str | None = None
+    origin: str | None = None
     messages: tuple[Message, ...] = ()
     messages_truncated: bool = False

@@ -230,6 +230,7 @@ async def _embed(
                 created_at=conversation.created_at,
                 received_at=_received_at(record),
                 content_hash=content_hash(conversation),
+                origin=record.source,
                 **stored_messages(conversation),
             )
         )
