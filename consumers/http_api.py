@@ -23,8 +23,10 @@ from starlette.staticfiles import StaticFiles
 
 import kura_stream
 from kura_stream.service import read_model
+from kura_stream.service.api_models import ServiceStatus
 from kura_stream.service.export_store import export_store
-from kura_stream.service.stream import StreamService
+from kura_stream.service.metrics import ServiceMetrics
+from kura_stream.service.stream import IngestService, StreamService
 
 
 def export_destination(body: bytes, root: Path) -> Path:
@@ -192,24 +194,27 @@ def _command_routes(
     ]
 
 
-def _ops_routes(service: StreamService) -> list[Route]:
-    """GET /metrics (Prometheus) and /health."""
-    counters = service.metrics
+def _ops_routes(
+    counters: ServiceMetrics, status: Callable[[], ServiceStatus] | None
+) -> list[Route]:
+    """GET /metrics (Prometheus) and /health; without status (an ingest worker), no store."""
 
     async def metrics(_: Request) -> Response:
-        s = read_model.status(service)
-        counters.conversations.set(s.conversations)
-        counters.clusters.set(s.clusters)
-        counters.outliers.set(s.outliers)
-        counters.lag_gauge.set(s.lag)
+        if status is not None:
+            s = status()
+            counters.conversations.set(s.conversations)
+            counters.clusters.set(s.clusters)
+            counters.outliers.set(s.outliers)
+        counters.lag_gauge.set(counters.lag)
         return Response(generate_latest(counters.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def health(_: Request) -> Response:
-        ok = counters.broker_ok and counters.store_ok and counters.llm_ok
+        store = counters.store_ok if status is not None else None  # None: no store here
+        ok = counters.broker_ok and store is not False and counters.llm_ok
         body = {
             "status": "ok" if ok else "degraded",
             "broker": counters.broker_ok,
-            "store": counters.store_ok,
+            "store": store,
             "llm": counters.llm_ok,
         }
         return JSONResponse(body, status_code=200 if ok else 503)
@@ -251,7 +256,16 @@ def make_http_app(service: StreamService, *, launch: Callable[[str], Awaitable[N
     routes: list[BaseRoute] = [
         *_read_routes(service),
         *_command_routes(service, launch),
-        *_ops_routes(service),
+        *_ops_routes(service.metrics, lambda: read_model.status(service)),
         *_page_routes(service),
     ]
     return Starlette(routes=routes, exception_handlers={BadQuery: _bad_query})
+
+
+def make_ops_app(service: IngestService) -> Starlette:
+    """An ingest worker's HTTP app: /health and /metrics only (it holds no store to read).
+
+    /health answers "store": null; /metrics has the worker's own counters (kura_ingested,
+    batch times, the summarise group's lag).
+    """
+    return Starlette(routes=_ops_routes(service.metrics, None))

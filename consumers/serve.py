@@ -1,8 +1,9 @@
-"""`kura-stream serve`: every consumer, the recompute scheduler, the monitors and the HTTP API.
+"""`kura-stream serve`: the consumers of one role, the recompute scheduler, monitors, HTTP API.
 
-The composition root builds the use cases (bootstrap.build_stream); here they are put on one
-FastStream broker (each consumer's router, with the use cases in the broker's context), and
-run beside uvicorn until SIGTERM or SIGINT.
+The composition root builds the use cases (bootstrap.build_stream, or build_ingest for an
+ingest worker, which never opens the store); here they are put on one FastStream broker (each
+consumer's router, with the use cases in the broker's context), and run beside uvicorn until
+SIGTERM or SIGINT. Which consumers one process runs: consumers/roles.py.
 """
 
 from __future__ import annotations
@@ -10,37 +11,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-from collections.abc import Awaitable, Callable, Collection, Generator
+from collections.abc import Collection
 
 import uvicorn
 from faststream.kafka import KafkaBroker
 
 from consumers import assign, name, recompute, summarise_embed
-from consumers.http_api import make_http_app
+from consumers.http_api import make_http_app, make_ops_app
+from consumers.roles import PARTS as PARTS
+from consumers.roles import RoleError, check_parts, opens_store
+from consumers.serve_runtime import HttpServer, monitors, stop_on_signals
 from kura_stream.adapters.kafka_client import (
-    RETRY_BACKOFF_MS,
     aiokafka_kwargs,
-    consumer_lag,
     ensure_topics,
     start_group_at_end,
     topic_record_count,
 )
 from kura_stream.adapters.kafka_stream import KafkaOutputs, make_broker
-from kura_stream.bootstrap import build_stream, limit_blas_threads
-from kura_stream.service.stream import StreamService
+from kura_stream.bootstrap import build_ingest, build_stream, limit_blas_threads
+from kura_stream.service.stream import IngestService, StreamService
 from kura_stream.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-PARTS = ("summarise", "assign", "name", "commands")
-"""The consumers `serve` can run; each is also runnable alone (with a Qdrant server store)."""
-LAG_EVERY_S = 5.0
-"""How often the lag monitor asks the broker, while it answers."""
-LAG_TIMEOUT_S = 3.0
-"""A lag check that takes longer than this counts as the broker not answering."""
-LAG_BACKOFF_MAX_S = 30.0
-"""While the broker does not answer, the lag monitor's pause doubles up to this."""
 
 
 async def prepare_topics(settings: Settings) -> None:
@@ -56,111 +48,37 @@ async def prepare_topics(settings: Settings) -> None:
     )
 
 
-def include(broker: KafkaBroker, service: StreamService, parts: Collection[str]) -> None:
-    """Put the chosen consumers on the broker, with the use cases in its context."""
-    unknown = set(parts) - set(PARTS)
-    if unknown:
-        raise ValueError(f"unknown parts {sorted(unknown)}; choose from {PARTS}")
+def include(
+    broker: KafkaBroker, service: StreamService | IngestService, parts: Collection[str]
+) -> None:
+    """Put the chosen consumers on the broker, with the use cases in its context.
+
+    Raises:
+        RoleError: an unknown part, or a part that needs the store on an ingest worker.
+    """
+    parts = check_parts(parts)
+    if isinstance(service, IngestService) and opens_store(parts):
+        raise RoleError(f"an ingest worker runs the summarise consumer only, not {parts}")
     kafka = service.settings.kafka
     routers = {
         "summarise": lambda: summarise_embed.router(
             kafka, consumers=service.settings.service.summarise_consumers
         ),
         "assign": lambda: assign.router(kafka),
-        "name": lambda: name.router(kafka, background=service.naming.background_namer is not None),
+        "name": lambda: name.router(kafka, background=_background_naming(service)),
         "commands": lambda: recompute.router(kafka),
     }
     modules = {"summarise": summarise_embed, "assign": assign, "name": name, "commands": recompute}
     for key, value in service.context().items():
         broker.context.set_global(key, value)
-    for part in PARTS:
-        if part in parts:
-            broker.include_router(routers[part]())
-            for key, value in modules[part].context().items():
-                broker.context.set_global(key, value)
+    for part in parts:
+        broker.include_router(routers[part]())
+        for key, value in modules[part].context().items():
+            broker.context.set_global(key, value)
 
 
-class _HttpServer(uvicorn.Server):
-    """uvicorn, minus its signal handling: `serve` owns SIGTERM and SIGINT.
-
-    uvicorn re-raises the signal it captured once it has stopped, which killed the process
-    before the broker's in-flight batches were finished and committed.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        """Leave the process's signal handlers alone."""
-        yield
-
-
-def _stop_on_signals(server: uvicorn.Server) -> None:
-    """SIGTERM and SIGINT stop the HTTP server; `serve` then shuts the rest down in order."""
-
-    def stop() -> None:
-        logger.info("stopping: finishing in-flight batches")
-        server.should_exit = True
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop)
-        except (RuntimeError, ValueError):  # not the main thread (serve() inside a test)
-            return
-
-
-async def _every(
-    seconds: float, job: Callable[[], Awaitable[None]], *, max_seconds: float | None = None
-) -> None:
-    """Run job every `seconds`; after each failure in a row the pause doubles, to max_seconds."""
-    pause = seconds
-    while True:
-        try:
-            await job()
-            pause = seconds
-        except Exception as err:  # a monitor must never take the service down
-            logger.debug("periodic job failed: %r", err)
-            pause = min(pause * 2, max_seconds or seconds)
-        await asyncio.sleep(pause)
-
-
-def _monitors(service: StreamService, parts: Collection[str]) -> list[asyncio.Task[None]]:
-    """The lag monitor (backing off while the broker is away), history, the scheduler."""
-    kafka = service.settings.kafka
-    metrics = service.metrics
-
-    async def lag() -> None:
-        try:
-            lag_now = consumer_lag(
-                kafka.bootstrap,
-                f"{kafka.group_id}-summarise",
-                kafka.topic_conversations,
-                client_kwargs=aiokafka_kwargs(kafka),
-            )
-            # A broker that went away can keep a client's start waiting for its request
-            # timeout (40 s); /health must read degraded within a check or two.
-            metrics.lag = await asyncio.wait_for(lag_now, LAG_TIMEOUT_S)
-        except Exception as err:
-            if metrics.broker_ok:  # one line when it goes down, not one per check
-                logger.warning(
-                    "kafka unreachable (%r): /health reads degraded; consumers retry every %.0fs",
-                    err, RETRY_BACKOFF_MS / 1000,
-                )  # fmt: skip
-            metrics.broker_ok = False
-            raise
-        if not metrics.broker_ok:
-            logger.info("kafka answers again: /health reads ok")
-        metrics.broker_ok = True
-
-    async def history() -> None:
-        metrics.note_counts({c.cluster_id: c.meta.count for c in service.store.list_clusters()})
-
-    tasks = [
-        asyncio.create_task(_every(LAG_EVERY_S, lag, max_seconds=LAG_BACKOFF_MAX_S)),
-        asyncio.create_task(_every(10.0, history)),
-    ]
-    if "commands" in parts:
-        tasks.append(asyncio.create_task(service.recomputer.schedule(service.settings.clustering)))
-    return tasks
+def _background_naming(service: StreamService | IngestService) -> bool:
+    return isinstance(service, StreamService) and service.naming.background_namer is not None
 
 
 async def serve(
@@ -170,15 +88,25 @@ async def serve(
     parts: Collection[str] = PARTS,
     ready: asyncio.Event | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT: consumers, recompute scheduler, monitors and the HTTP API.
+    """Run until SIGTERM/SIGINT: the parts' consumers, the monitors and the HTTP API.
+
+    Only the summarise part (`--role ingest`): the store is never opened and the HTTP API is
+    /health and /metrics. Any other part: the store is opened (the embedded one by one
+    process only), with the recompute scheduler when the commands consumer is here.
 
     On a signal the HTTP server stops, then the broker stops its subscribers gracefully (the
     batch in flight finishes and commits), then the store is closed.
     """
+    parts = check_parts(parts)
     limit_blas_threads()
     await prepare_topics(settings)
     broker = make_broker(settings.kafka)
-    service = build_stream(settings, KafkaOutputs(broker, settings.kafka), offline=offline)
+    outputs = KafkaOutputs(broker, settings.kafka)
+    service: StreamService | IngestService
+    if opens_store(parts):
+        service = build_stream(settings, outputs, offline=offline)
+    else:
+        service = build_ingest(settings, outputs, offline=offline)
     tasks: list[asyncio.Task[None]] = []
     try:  # whatever fails from here, the broker, the store and the worker are released
         k = settings.kafka
@@ -187,9 +115,9 @@ async def serve(
         )
         include(broker, service, parts)
         await broker.start()
-        tasks = _monitors(service, parts)
+        tasks = monitors(service, parts)
         server = _http_server(service, parts)
-        _stop_on_signals(server)
+        stop_on_signals(server)
         if ready is not None:
             ready.set()
         await server.serve()
@@ -197,18 +125,22 @@ async def serve(
         await _shut_down(broker, service, tasks)
 
 
-def _http_server(service: StreamService, parts: Collection[str]) -> uvicorn.Server:
-    """The HTTP API under uvicorn, with serve's own signal handling."""
+def _http_server(service: StreamService | IngestService, parts: Collection[str]) -> uvicorn.Server:
+    """The HTTP API (an ingest worker's: /health and /metrics) under uvicorn."""
     settings = service.settings
-    # With the commands consumer here, POST /recompute goes through the commands topic, so a
-    # requested recompute survives a crash of the service; otherwise it runs in-process.
-    r = service.recomputer
-    app = make_http_app(service, launch=r.request if "commands" in parts else r.start_here)
+    if isinstance(service, StreamService):
+        # With the commands consumer here, POST /recompute goes through the commands topic, so
+        # a requested recompute survives a crash of the service; otherwise it runs in-process.
+        r = service.recomputer
+        app = make_http_app(service, launch=r.request if "commands" in parts else r.start_here)
+    else:
+        app = make_ops_app(service)
     logger.info(
-        "serving on http://%s:%d (parts: %s)",
-        settings.service.host, settings.service.port, ", ".join(p for p in PARTS if p in parts),
+        "serving on http://%s:%d (parts: %s; store: %s)",
+        settings.service.host, settings.service.port, ", ".join(parts),
+        "open" if isinstance(service, StreamService) else "not opened",
     )  # fmt: skip
-    return _HttpServer(
+    return HttpServer(
         uvicorn.Config(
             app, host=settings.service.host, port=settings.service.port, log_level="warning",
             lifespan="off",
@@ -217,7 +149,7 @@ def _http_server(service: StreamService, parts: Collection[str]) -> uvicorn.Serv
 
 
 async def _shut_down(
-    broker: KafkaBroker, service: StreamService, tasks: list[asyncio.Task[None]]
+    broker: KafkaBroker, service: StreamService | IngestService, tasks: list[asyncio.Task[None]]
 ) -> None:
     for task in tasks:
         task.cancel()
@@ -225,7 +157,5 @@ async def _shut_down(
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await broker.stop()
-    service.store.close()
-    for close in service.closers:
-        close()
+    service.close()
     logger.info("stopped: in-flight batches finished and committed")

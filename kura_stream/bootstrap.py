@@ -28,9 +28,10 @@ from kura_stream.service.name_step import ClusterNaming
 from kura_stream.service.outputs import Outputs
 from kura_stream.service.recompute import RecomputeParams
 from kura_stream.service.recompute_runner import Recomputer
-from kura_stream.service.stream import StreamService
+from kura_stream.service.stream import IngestService, StreamService
 from kura_stream.settings import Settings
 from kura_stream.stages.assign import AssignParams
+from kura_stream.stages.summarise import summarise_window
 from kura_stream.types import HierarchyGrouping
 
 if TYPE_CHECKING:
@@ -185,9 +186,50 @@ def build_ingestor(settings: Settings, insight: Insight) -> Ingestor:
         ),
         embedder=insight.embedder,
         max_bytes=settings.kafka.max_message_bytes,
-        concurrency=settings.llm.concurrency,
+        concurrency=summarise_window(summariser, settings.llm.concurrency),
         permanent_errors=insight.permanent_errors,
         metadata_keys=settings.privacy.metadata_keys,
+    )
+
+
+def _warmed_insight(
+    settings: Settings, *, offline: bool, insight: Insight | None, closers: list[Callable[[], None]]
+) -> Insight:
+    """The insight given, or a new one for the service; scrubbers and summariser warmed up."""
+    if insight is None:
+        embedder = build_embedder(settings, service=True)
+        insight = build_insight(settings, offline=offline, embedder=embedder)
+        if isinstance(embedder, Closeable):
+            closers.append(embedder.close)
+    started = time.perf_counter()
+    warm_up_scrubbers()
+    if isinstance(insight.summariser, WarmsUp):
+        insight.summariser.warm_up()
+    logger.info("scrubbers and summariser warmed up in %.1fs", time.perf_counter() - started)
+    return insight
+
+
+def build_ingest(
+    settings: Settings, outputs: Outputs, *, offline: bool, insight: Insight | None = None
+) -> IngestService:
+    """An ingest worker's use case (summarise + embed); the store is never opened.
+
+    Several ingest workers can so run beside the one process that holds the embedded store.
+
+    Args:
+        settings: Configuration.
+        outputs: Where the ingestor's results are published (KafkaOutputs in the service).
+        offline: Summarise without an LLM.
+        insight: Reuse a summariser and embedder already built.
+    """
+    closers: list[Callable[[], None]] = []
+    insight = _warmed_insight(settings, offline=offline, insight=insight, closers=closers)
+    return IngestService(
+        settings=settings,
+        ingestor=build_ingestor(settings, insight),
+        metrics=ServiceMetrics(),
+        outputs=outputs,
+        closers=closers,
     )
 
 
@@ -203,16 +245,7 @@ def build_stream(
         insight: Reuse a summariser, namers and embedder already built.
     """
     closers: list[Callable[[], None]] = []
-    if insight is None:
-        embedder = build_embedder(settings, service=True)
-        insight = build_insight(settings, offline=offline, embedder=embedder)
-        if isinstance(embedder, Closeable):
-            closers.append(embedder.close)
-    started = time.perf_counter()
-    warm_up_scrubbers()
-    if isinstance(insight.summariser, WarmsUp):
-        insight.summariser.warm_up()
-    logger.info("scrubbers and summariser warmed up in %.1fs", time.perf_counter() - started)
+    insight = _warmed_insight(settings, offline=offline, insight=insight, closers=closers)
     store = build_store(settings, insight.embedder.dim)
     min_size = settings.clustering.min_cluster_size_shown
     assigner = Assigner(store, assign_params(settings), min_size_shown=min_size)

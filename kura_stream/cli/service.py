@@ -42,8 +42,30 @@ def _api(method: str, path: str, **kwargs: Any) -> Any:
 @app.command()
 def serve(
     offline: bool = typer.Option(False, "--offline", help="No LLM: offline summaries and names."),
-    parts: str = typer.Option(
-        "summarise,assign,name,commands", help="Consumers to run in this process (comma-separated)."
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        help="What this process runs. all (default): everything. ingest: summarise + embed "
+        "only; it never opens the store, so run as many as the conversations topic has "
+        "partitions, beside one assign process, even on the embedded store; it serves /health "
+        "and /metrics only. assign: the assign, name and commands consumers, the recompute "
+        "scheduler and the whole HTTP API; run exactly one. Recompute has no role of its own: "
+        "it rewrites and reloads the clusters the assigner keeps in memory, so it runs in the "
+        "assign process.",
+    ),
+    parts: str | None = typer.Option(
+        None,
+        help="Instead of --role: the consumers to run (comma-separated, from summarise, "
+        "assign, name, commands).",
+    ),
+    port: int | None = typer.Option(
+        None,
+        "--port",
+        min=0,
+        max=65535,
+        help="HTTP port (default KURA_SERVICE_PORT, 8799). 0: a free port chosen by the OS and "
+        "logged, for several ingest workers on one host. The CLI commands and the dashboard "
+        "talk to KURA_SERVICE_PORT: give it to the assign process.",
     ),
     names: str | None = typer.Option(
         None,
@@ -53,17 +75,25 @@ def serve(
     ),
 ) -> None:
     """Run the consumers, the recompute scheduler and the HTTP API until SIGTERM/SIGINT."""
+    from consumers.roles import RoleError, parts_for
     from consumers.serve import serve as run
 
+    try:
+        chosen = parts_for(role, parts)
+    except RoleError as err:
+        raise typer.BadParameter(str(err), param_hint="--role/--parts") from err
     settings = Settings()
+    update: dict[str, Any] = {}
     if names is not None:
         if names not in ("offline", "llm"):
             raise typer.BadParameter("choose offline or llm", param_hint="--names")
-        service = settings.service.model_copy(update={"names": names})
+        update["names"] = names
+    if port is not None:
+        update["port"] = port
+    if update:
+        service = settings.service.model_copy(update=update)
         settings = settings.model_copy(update={"service": service})
-    asyncio.run(
-        run(settings, offline=offline, parts=[p.strip() for p in parts.split(",") if p.strip()])
-    )
+    asyncio.run(run(settings, offline=offline, parts=chosen))
 
 
 @app.command()

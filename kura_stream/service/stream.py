@@ -1,5 +1,9 @@
 """The streaming service's use cases, as the composition root wires them for the entry points.
 
+`StreamService` is a process that assigns (it holds the store); `IngestService` is an ingest
+worker (`serve --role ingest`): summarise and embed only, with no store, so several of them
+can run beside the one process that holds the embedded store.
+
 Nothing here is mutable state of its own: counters and health live in `metrics`, the
 clustering state in `assigner`, recompute requests in `recomputer`. The consumers receive
 each collaborator through FastStream's context; the HTTP API reads them from here.
@@ -60,3 +64,37 @@ class StreamService:
             "write_lock": self.write_lock,
             "outputs": self.outputs,
         }
+
+    def close(self) -> None:
+        """Release the store and the embedding worker (once the consumers have stopped)."""
+        self.store.close()
+        for close in self.closers:
+            close()
+
+
+@dataclass(frozen=True)
+class IngestService:
+    """The use case of an ingest worker: summarise and embed, without the store.
+
+    Attributes:
+        settings: The configuration.
+        ingestor: Parse, scrub, summarise and embed (the summarise use case).
+        metrics: Counters and health: what /metrics and /health read.
+        outputs: The output topics.
+        closers: Called once when the worker stops (an embedding worker's shutdown).
+    """
+
+    settings: Settings
+    ingestor: Ingestor
+    metrics: ServiceMetrics
+    outputs: Outputs
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def context(self) -> dict[str, object]:
+        """The collaborators the summarise consumer takes from FastStream's context, by key."""
+        return {"ingestor": self.ingestor, "metrics": self.metrics, "outputs": self.outputs}
+
+    def close(self) -> None:
+        """Release the embedding worker (once the consumer has stopped)."""
+        for close in self.closers:
+            close()

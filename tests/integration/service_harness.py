@@ -32,6 +32,8 @@ class ServiceUnderTest:
     proc: subprocess.Popen[bytes] | None = None
     module: str = "kura_stream"
     """What `python -m` runs: a test may wrap the CLI to inject a fault (see crash_hooks)."""
+    serve_args: tuple[str, ...] = ()
+    """More arguments of `serve` (e.g. `--role ingest`)."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -65,7 +67,7 @@ class ServiceUnderTest:
 
     def start(self, timeout_s: float = 120.0) -> None:
         """Start `serve` and wait until /health answers."""
-        args = [sys.executable, "-m", self.module, "serve"]
+        args = [sys.executable, "-m", self.module, "serve", *self.serve_args]
         if self.offline:
             args.append("--offline")
         log = (self.workdir / f"serve-{time.time_ns()}.log").open("wb")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +17,9 @@ from kura_stream.settings import Settings, StoreSettings
 from kura_stream.types import Summary
 from tests.fakes.hash_embedder import HashEmbedder
 from tests.fakes.memory_store import MemoryClusterStore
+from tests.fakes.no_outputs import NoOutputs
 
 DIM = 16
-
-
-class _NoOutputs:
-    async def embedded(self, items: Sequence[object]) -> None: ...
-    async def assignments(self, items: Sequence[object]) -> None: ...
-    async def cluster_events(self, events: Sequence[object]) -> None: ...
-    async def dead_letters(self, dead: Sequence[object]) -> None: ...
-    async def command(self, command: object) -> None: ...
 
 
 def _seed(store: MemoryClusterStore) -> None:
@@ -56,7 +48,7 @@ def _seed(store: MemoryClusterStore) -> None:
 def service(tmp_path: Path) -> StreamService:
     settings = Settings(store=StoreSettings(path=tmp_path / "store"), cache_dir=tmp_path / "cache")
     insight = build_insight(settings, offline=True, embedder=HashEmbedder(dim=DIM))
-    built = build_stream(settings, _NoOutputs(), offline=True, insight=insight)
+    built = build_stream(settings, NoOutputs(), offline=True, insight=insight)
     built.store.close()
     store = MemoryClusterStore(DIM)
     _seed(store)
