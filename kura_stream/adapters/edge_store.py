@@ -14,6 +14,7 @@ import qdrant_edge as qe
 
 from kura_stream.adapters.point_store import Encoded, PointStore, RawPoint
 from kura_stream.adapters.stores import (
+    MEMBER_FIELDS,
     DimensionMismatchError,
     StoreError,
     StoreLockedError,
@@ -185,6 +186,30 @@ class EdgeClusterStore(PointStore[_Shard]):
         for records in _scroll(handle.engine, batch_size):
             yield [(r.payload or {}, _vector(r)) for r in records]
 
+    def _scan_members(self, handle: _Shard, batch_size: int) -> Iterator[list[RawPoint]]:
+        for records in _scroll(handle.engine, batch_size, with_payload=MEMBER_FIELDS):
+            yield [(r.payload or {}, _vector(r)) for r in records]
+
+    def _relabel(self, handle: _Shard, cluster_id: str | None, keys: Sequence[str]) -> None:
+        # set_payload rewrites one field in place: no payload or vector goes through Python.
+        for start in range(0, len(keys), self._batch_size):
+            ids: list[qe.PointId] = [point_id(k) for k in keys[start : start + self._batch_size]]
+            try:
+                handle.engine.update(
+                    qe.UpdateOperation.set_payload(ids, {_CLUSTER_FIELD: cluster_id})
+                )
+            except Exception as exc:
+                if "No point with id" not in str(exc):
+                    raise
+                # Some were deleted meanwhile: move the ones still stored.
+                found = handle.engine.retrieve(ids, with_payload=False, with_vector=False)
+                if found:
+                    still: list[qe.PointId] = [r.id for r in found]
+                    handle.engine.update(
+                        qe.UpdateOperation.set_payload(still, {_CLUSTER_FIELD: cluster_id})
+                    )
+        self._make_durable(handle)
+
     def _scan_cluster(self, handle: _Shard, cluster_id: str, limit: int) -> list[RawPoint]:
         request = qe.ScrollRequest(
             limit=limit, filter=_cluster_filter(cluster_id), with_payload=True, with_vector=True
@@ -287,13 +312,15 @@ def _vector(record: qe.Record) -> list[float]:
     return cast(list[float], vector)
 
 
-def _scroll(shard: qe.EdgeShard, batch_size: int) -> Iterator[list[qe.Record]]:
+def _scroll(
+    shard: qe.EdgeShard, batch_size: int, *, with_payload: bool | list[str] = True
+) -> Iterator[list[qe.Record]]:
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     offset: qe.PointId | None = None
     while True:
         request = qe.ScrollRequest(
-            offset=offset, limit=batch_size, with_payload=True, with_vector=True
+            offset=offset, limit=batch_size, with_payload=with_payload, with_vector=True
         )
         records, offset = shard.scroll(request)
         if records:

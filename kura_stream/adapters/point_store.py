@@ -8,17 +8,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from kura_stream.adapters.stores import (
+    DUPLICATES_FIELD,
+    PAYLOAD_FIELD,
     StoreClosedError,
     decode_cluster,
     decode_conversation,
     encode_cluster,
     encode_conversation,
     in_input_order,
+    member_block,
 )
 from kura_stream.records import ClusterPoint, ConversationPoint, Hit, Vector
+from kura_stream.stages.member_blocks import MemberBlock
 
 H = TypeVar("H")
 """An engine's handle on one collection (a collection name, a shard)."""
@@ -30,6 +35,22 @@ Encoded = list[tuple[str, list[float], dict[str, Any]]]
 """Points ready to write: (point id, unit vector, engine payload)."""
 
 CLUSTER_FIELD = "cluster_id"
+
+
+class ConversationJournal:
+    """The chat ids written or deleted while it is open (see PointStore.watch_conversations).
+
+    A recompute opens one before its snapshot: under the write lock it replays only these.
+    """
+
+    def __init__(self) -> None:
+        """An empty journal."""
+        self.touched: set[str] = set()
+
+    def drain(self) -> list[str]:
+        """The chat ids noted so far, emptying the journal."""
+        touched, self.touched = self.touched, set()
+        return sorted(touched)
 
 
 class PointStore(ABC, Generic[H]):
@@ -72,6 +93,17 @@ class PointStore(ABC, Generic[H]):
     ) -> list[Hit]:
         """Nearest points by cosine, best first; Hit.id is the payload's `key` field."""
 
+    def _scan_members(self, handle: H, batch_size: int) -> Iterator[list[RawPoint]]:
+        """Every point with at least the payload's MEMBER_FIELDS, in batches."""
+        return self._scan(handle, batch_size)
+
+    def _relabel(self, handle: H, cluster_id: str | None, keys: Sequence[str]) -> None:
+        """Set the cluster_id of the stored points among keys (others ignored), durably."""
+        points = [decode_conversation(p, v) for p, v in self._fetch(handle, keys)]
+        moved = [replace(p, cluster_id=cluster_id) for p in points]
+        if moved:
+            self._write(handle, [encode_conversation(p, self._dim) for p in moved])
+
     # -- ClusterStore ----------------------------------------------------------------------
 
     def _check_open(self) -> None:
@@ -88,6 +120,7 @@ class PointStore(ABC, Generic[H]):
         self._check_open()
         encoded = [encode_conversation(p, self._dim) for p in points]
         if encoded:
+            self._note([p.chat_id for p in points])
             self._write(self._conversations, encoded)
 
     def get_conversations(self, chat_ids: Sequence[str]) -> list[ConversationPoint]:
@@ -99,6 +132,7 @@ class PointStore(ABC, Generic[H]):
     def delete_conversations(self, chat_ids: Sequence[str]) -> None:
         """Delete conversations by chat_id; unknown ids are ignored."""
         self._check_open()
+        self._note(chat_ids)
         self._remove(self._conversations, chat_ids)
 
     def count_conversations(self, cluster_id: str | None = None) -> int:
@@ -113,6 +147,57 @@ class PointStore(ABC, Generic[H]):
             raise ValueError("batch_size must be positive")
         for batch in self._scan(self._conversations, batch_size):
             yield [decode_conversation(p, v) for p, v in batch]
+
+    def iter_member_blocks(self, batch_size: int = 4096) -> Iterator[MemberBlock]:
+        """Every stored conversation as blocks: ids, clusters, one vector array, arrival.
+
+        The JSON payloads are not read (but for conversations written by a version that kept
+        the arrival time only there).
+        """
+        self._check_open()
+        for raw in self._scan_members(self._conversations, batch_size):
+            old = [
+                str(p["chat_id"]) for p, _ in raw if {DUPLICATES_FIELD, PAYLOAD_FIELD}.isdisjoint(p)
+            ]
+            if old:
+                full = {str(p["chat_id"]): p for p, _ in self._fetch(self._conversations, old)}
+                raw = [(full.get(str(p["chat_id"]), p), v) for p, v in raw]
+            yield member_block(raw)
+
+    def set_cluster_ids(self, moves: Mapping[str, str | None]) -> None:
+        """Move conversations (chat_id -> cluster_id) without rewriting their payloads.
+
+        Not noted in any journal: the recompute that writes them is the journal's reader.
+        Conversations no longer stored are skipped.
+        """
+        self._check_open()
+        by_cluster: dict[str | None, list[str]] = {}
+        for chat_id, cluster_id in moves.items():
+            by_cluster.setdefault(cluster_id, []).append(chat_id)
+        for cluster_id, chat_ids in by_cluster.items():
+            self._relabel(self._conversations, cluster_id, chat_ids)
+
+    def watch_conversations(self) -> ConversationJournal:
+        """A journal of the chat ids written or deleted from now on (stop_watching ends it)."""
+        journal = ConversationJournal()
+        self._journals().append(journal)
+        return journal
+
+    def stop_watching(self, journal: ConversationJournal) -> None:
+        """Stop noting writes in journal."""
+        journals = self._journals()
+        if journal in journals:
+            journals.remove(journal)
+
+    def _journals(self) -> list[ConversationJournal]:
+        journals: list[ConversationJournal] | None = self.__dict__.get("_open_journals")
+        if journals is None:
+            journals = self.__dict__["_open_journals"] = []
+        return journals
+
+    def _note(self, chat_ids: Sequence[str]) -> None:
+        for journal in self._journals():
+            journal.touched.update(chat_ids)
 
     def conversations_in_cluster(self, cluster_id: str, limit: int) -> list[ConversationPoint]:
         """Up to limit conversations whose cluster_id is cluster_id."""

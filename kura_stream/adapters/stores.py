@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint, Vector
+from kura_stream.stages.member_blocks import MemberBlock
 
 logger = logging.getLogger(__name__)
 
@@ -134,18 +137,67 @@ def _user_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
+ARRIVED_FIELD = "assigned_s"
+"""Engine payload field beside the JSON: when the conversation was assigned (epoch seconds)."""
+
+DUPLICATES_FIELD = "duplicates"
+"""Engine payload field beside the JSON: copies of the conversation received again."""
+
+MEMBER_FIELDS = ["chat_id", "cluster_id", ARRIVED_FIELD, DUPLICATES_FIELD]
+"""What a rebuild or a recompute reads of each conversation besides its vector: kept outside
+the JSON text, so a scan of a million conversations parses no payload."""
+
+
+def arrival_seconds(payload: Mapping[str, Any]) -> float:
+    """When a conversation was assigned (its user payload's assigned_at), -inf if unknown."""
+    try:
+        return datetime.fromisoformat(str(payload["assigned_at"])).timestamp()
+    except (KeyError, ValueError):
+        return float("-inf")
+
+
 def encode_conversation(
     point: ConversationPoint, dim: int
 ) -> tuple[str, list[float], dict[str, Any]]:
     """Point id, unit vector and engine payload of a conversation (user payload nested)."""
     what = f"conversation {point.chat_id!r}"
     vector = check_vector(point.vector, dim, what)
-    payload = {
+    payload: dict[str, Any] = {
         "chat_id": point.chat_id,
         "cluster_id": point.cluster_id,
         PAYLOAD_FIELD: payload_text(point.payload, what),
+        DUPLICATES_FIELD: int(point.payload.get("duplicates") or 0),
     }
+    arrived = arrival_seconds(point.payload)
+    if math.isfinite(arrived):
+        payload[ARRIVED_FIELD] = arrived
     return point_id(point.chat_id), vector.tolist(), payload
+
+
+def member_block(raw: Sequence[tuple[Mapping[str, Any], Any]]) -> MemberBlock:
+    """Stored conversations as a MemberBlock, from engine payloads and vectors.
+
+    Each payload holds at least MEMBER_FIELDS, or is the whole payload of a version that kept
+    the arrival time and duplicates only in the JSON text.
+    """
+    arrived = np.full(len(raw), -np.inf)
+    duplicates = 0
+    for row, (payload, _) in enumerate(raw):
+        if DUPLICATES_FIELD not in payload:  # written before the fields were kept outside
+            user = _user_payload(payload)
+            arrived[row] = arrival_seconds(user)
+            duplicates += int(user.get("duplicates") or 0)
+            continue
+        duplicates += int(payload[DUPLICATES_FIELD] or 0)
+        if payload.get(ARRIVED_FIELD) is not None:
+            arrived[row] = float(payload[ARRIVED_FIELD])
+    return MemberBlock(
+        chat_ids=[str(p["chat_id"]) for p, _ in raw],
+        cluster_ids=[p.get("cluster_id") for p, _ in raw],
+        vectors=np.array([v for _, v in raw], dtype=np.float32).reshape(len(raw), -1),
+        arrived=arrived,
+        duplicates=duplicates,
+    )
 
 
 def encode_cluster(point: ClusterPoint, dim: int) -> tuple[str, list[float], dict[str, Any]]:

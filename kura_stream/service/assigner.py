@@ -13,6 +13,7 @@ import numpy as np
 from kura_stream.privacy import is_shown
 from kura_stream.protocols import ClusterStore
 from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint, Vector
+from kura_stream.service.recompute_snapshot import MemberBlock, member_blocks
 from kura_stream.stages.assign import AssignParams, ClusterState, assign, rehome_outliers
 from kura_stream.types import Assignment, ClusterEvent, ClusterEventKind, EmbeddedConversation
 
@@ -100,6 +101,10 @@ class StoredMembers:
         self.store = store
         self.duplicates = 0
         """Copies of stored conversations received again, summed over the last pass."""
+
+    def blocks(self) -> Iterator[MemberBlock]:
+        """One pass over the store a block at a time, no payload parsed (rebuild prefers it)."""
+        return member_blocks(self.store, tally=self)
 
     def __iter__(self) -> Iterator[tuple[str, str | None, Vector, float]]:
         """One pass over the store, in its order."""

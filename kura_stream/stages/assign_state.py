@@ -20,6 +20,7 @@ from kura_stream.stages.assign_thresholds import (
     adaptive_join_thresholds,
     loo_similarities,
 )
+from kura_stream.stages.member_blocks import BlockTotals, MemberSource, block_totals
 
 FloatArray = npt.NDArray[np.float32]
 Member = tuple[str, str | None, FloatArray]
@@ -214,6 +215,12 @@ class ClusterState:
             self._norms[row] = norm
             self._centroids[row] = self.sums[row] / max(norm, 1e-12)
 
+    def remove_member(self, row: int, vector: FloatArray) -> None:
+        """Take a member out of a cluster (deleted from the store); the spread keeps it."""
+        self.sums[row] -= vector
+        self.counts[row] -= 1
+        self._centroids = None
+
     def push_outlier(self, chat_id: str, unit: FloatArray, max_pool: int) -> None:
         """Append to the outlier pool; beyond max_pool the oldest leave it.
 
@@ -254,7 +261,11 @@ class ClusterState:
 
     @classmethod
     def rebuild(
-        cls, dim: int, members: Iterable[Member | TimedMember], *, params: AssignParams
+        cls,
+        dim: int,
+        members: Iterable[Member | TimedMember] | MemberSource,
+        *,
+        params: AssignParams,
     ) -> ClusterState:
         """Rebuild the state from stored conversations.
 
@@ -265,8 +276,18 @@ class ClusterState:
         store's order is not arrival order), else by its place in members.
 
         members is read twice when it can be (a re-iterable view of a store, a list); a
-        one-shot iterator is read into memory first.
+        one-shot iterator is read into memory first. A MemberSource (a store read in blocks)
+        is read once, its vectors kept until the spreads are computed.
         """
+        if isinstance(members, MemberSource):
+            totals = block_totals(
+                dim,
+                members.blocks(),
+                pool=params.max_outlier_pool,
+                window=params.birth_window,
+                reread=False,
+            )
+            return cls.from_totals(dim, totals, params=params)
         if iter(members) is members:
             members = list(members)
         normalised = _Normalised(members)
@@ -293,6 +314,24 @@ class ClusterState:
             np.stack([v for _, v in pool]) if pool else np.zeros((0, dim), np.float32)
         )
         for _, vector in recent.oldest_first():
+            state.note_arrival(vector, params)
+        return state
+
+    @classmethod
+    def from_totals(cls, dim: int, totals: BlockTotals, *, params: AssignParams) -> ClusterState:
+        """The state of stored conversations summed block by block (see block_totals)."""
+        state = cls(
+            dim=dim,
+            ids=list(totals.ids),
+            sums=totals.sums,
+            counts=totals.counts,
+            spread=totals.spread,
+            outliers_total=totals.outliers_total,
+        )
+        state.outlier_ids = [chat_id for chat_id, _ in totals.outliers]
+        if totals.outliers:
+            state.outlier_vectors = np.stack([v for _, v in totals.outliers])
+        for _, vector in totals.recent:
             state.note_arrival(vector, params)
         return state
 
