@@ -26,11 +26,19 @@ from kura_stream.service.recompute import (
     apply_recompute,
     plan_recompute,
 )
+from kura_stream.service.recompute_apply import Applying, Journal, Journaled
 from kura_stream.settings import ClusteringSettings
+from kura_stream.stages.assign import ClusterState
 from kura_stream.stages.hierarchy import Embed
 from kura_stream.types import ClusterEvent, ClusterEventKind, Command
 
 logger = logging.getLogger(__name__)
+
+CATCH_UP_ROUNDS = 20
+"""Rounds of placing, outside the lock, what the stream wrote since the last round."""
+
+CATCH_UP_LEFT = 500
+"""Conversations left to place under the lock at most (fewer rounds when it is reached)."""
 
 
 @dataclass
@@ -62,6 +70,8 @@ class Recomputer:
     requests: dict[str, RecomputeStatus] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _background: set[asyncio.Task[RecomputeStatus]] = field(default_factory=set)
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds of the last recompute: plan_s, write_s (outside the lock), locked_s."""
 
     @property
     def running(self) -> bool:
@@ -93,21 +103,76 @@ class Recomputer:
     async def _plan_and_apply(
         self, request_id: str
     ) -> tuple[RecomputePlan | None, int, AssignBatch]:
-        plan = await plan_recompute(
-            self.store,
-            namer=self.namer,
-            parent_namer=self.parent_namer,
-            embed=self.embed,
-            params=self.params,
-            request_id=request_id,
+        journal = self.store.watch_conversations() if isinstance(self.store, Journaled) else None
+        try:
+            clock = time.perf_counter()
+            plan = await plan_recompute(
+                self.store,
+                namer=self.namer,
+                parent_namer=self.parent_namer,
+                embed=self.embed,
+                params=self.params,
+                request_id=request_id,
+            )
+            self.timings = {"plan_s": time.perf_counter() - clock, "write_s": 0.0, "locked_s": 0.0}
+            if plan is None:
+                return None, 0, AssignBatch()
+            self.timings |= {f"plan_{phase}_s": sec for phase, sec in plan.phases.items()}
+            if journal is None:
+                return plan, *await self._apply_locked(plan)
+            return plan, await self._apply_aside(plan, journal), AssignBatch()
+        finally:
+            if journal is not None:
+                self.store.stop_watching(journal)  # type: ignore[attr-defined]
+
+    async def _apply_locked(self, plan: RecomputePlan) -> tuple[int, AssignBatch]:
+        """A store without journals: the whole apply under the lock, then a reload."""
+        async with self.write_lock:
+            clock = time.perf_counter()
+            late = await asyncio.to_thread(apply_recompute, self.store, plan)
+            rehomed = self.assigner.reload()
+            self.timings["locked_s"] = time.perf_counter() - clock
+        return late, rehomed
+
+    async def _apply_aside(self, plan: RecomputePlan, journal: Journal) -> int:
+        """Write outside the lock, catch up with the stream, then swap under the lock.
+
+        Every conversation is in a cluster after it, so no outlier is left to re-home.
+        """
+        clock = time.perf_counter()
+        applying = Applying(self.store, plan)
+        await asyncio.to_thread(applying.write_members)
+        state = await asyncio.to_thread(applying.state, self.assigner.params)
+        pending = journal.drain()
+        for _ in range(CATCH_UP_ROUNDS):
+            if len(pending) <= CATCH_UP_LEFT:
+                break
+            await asyncio.to_thread(applying.replay, pending)
+            pending = journal.drain()
+        self.timings["write_s"] = time.perf_counter() - clock
+        async with self.write_lock:
+            # Nothing writes conversations while the lock is held: the journal is complete.
+            last = sorted({*pending, *journal.drain()})
+            await asyncio.to_thread(self._swap, applying, state, last)
+        logger.info(
+            "recompute applied: %.2fs outside the lock, %.3fs under it",
+            self.timings["write_s"],
+            self.timings["locked_s"],
         )
-        late = 0
-        rehomed = AssignBatch()
-        if plan is not None:
-            async with self.write_lock:
-                late = await asyncio.to_thread(apply_recompute, self.store, plan)
-                rehomed = self.assigner.reload()
-        return plan, late, rehomed
+        return len(applying.late)
+
+    def _swap(self, applying: Applying, state: ClusterState, last: list[str]) -> None:
+        """Under the lock: place the last arrivals, finish the records, swap the state."""
+        clock = time.perf_counter()
+        applying.replay(last)
+        replayed = time.perf_counter()
+        records = applying.write_clusters(final=True)
+        state = applying.settle(state)
+        state.window = self.assigner.state.window
+        self.assigner.state = state
+        self.assigner.meta = {r.cluster_id: r.meta for r in records}
+        self.timings["locked_s"] = time.perf_counter() - clock
+        self.timings |= {"locked_replay_s": replayed - clock, "locked_replayed": len(last)}
 
     async def _failed(
         self, request_id: str, err: Exception, started: datetime, before: int

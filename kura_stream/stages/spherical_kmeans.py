@@ -120,11 +120,12 @@ def recluster(
     Returns:
         (n,) labels in 0..k-1, indexing the seeded centroids (old ones first).
     """
-    unit = normalise(vectors)
-    fit = unit
-    if len(unit) > fit_sample:
-        rng = np.random.default_rng(seed)
-        fit = unit[np.sort(rng.choice(len(unit), size=fit_sample, replace=False))]
-    init = seed_centroids(fit, old, min(k, len(fit)), seed)
-    labels, centroids = spherical_kmeans(fit, init)
-    return labels if fit is unit else nearest(unit, centroids)
+    if len(vectors) <= fit_sample:
+        unit = normalise(vectors)
+        labels, _ = spherical_kmeans(unit, seed_centroids(unit, old, min(k, len(unit)), seed))
+        return labels
+    # Only the sample is copied: a row's length does not change which centroid is nearest.
+    rng = np.random.default_rng(seed)
+    fit = normalise(vectors[np.sort(rng.choice(len(vectors), size=fit_sample, replace=False))])
+    _, centroids = spherical_kmeans(fit, seed_centroids(fit, old, min(k, len(fit)), seed))
+    return nearest(vectors, centroids)
