@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -58,3 +59,21 @@ async def test_transient_failures_never_count_and_back_off() -> None:
     assert asyncio.get_running_loop().time() - started >= 0.001 * (2 + 4 + 8 + 16 + 32)
     guard.succeeded(batch)
     assert guard.transient_streak == 0
+
+
+def test_the_first_batch_freezes_the_start_up_heap_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    import consumers._raw as raw
+
+    frozen: list[int] = []
+    monkeypatch.setattr(raw, "_heap_settled", False)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    before = gc.get_threshold()
+    try:
+        raw.settle_heap()
+        raw.settle_heap()
+        assert frozen == [1]
+        assert gc.get_threshold() == (raw.GC_YOUNG_THRESHOLD, *before[1:])
+    finally:
+        gc.set_threshold(*before)
