@@ -31,6 +31,7 @@ from kura_stream.service.recompute_runner import Recomputer
 from kura_stream.service.stream import IngestService, StreamService
 from kura_stream.settings import Settings
 from kura_stream.stages.assign import AssignParams
+from kura_stream.stages.summarise import summarise_window
 from kura_stream.types import HierarchyGrouping
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def build_ingestor(settings: Settings, insight: Insight) -> Ingestor:
         ),
         embedder=insight.embedder,
         max_bytes=settings.kafka.max_message_bytes,
-        concurrency=settings.llm.concurrency,
+        concurrency=summarise_window(summariser, settings.llm.concurrency),
         permanent_errors=insight.permanent_errors,
         metadata_keys=settings.privacy.metadata_keys,
     )

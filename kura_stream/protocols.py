@@ -126,6 +126,16 @@ class Summariser(Protocol):
 
 
 @runtime_checkable
+class BoundsOwnCalls(Protocol):
+    """A summariser that bounds its own calls in flight (the LLM one: a slot per attempt)."""
+
+    @property
+    def call_window(self) -> int | None:
+        """Conversations worth summarising at once; None: the caller's concurrency bounds."""
+        ...
+
+
+@runtime_checkable
 class BatchSummariser(Protocol):
     """A summariser that does a whole batch at once (the offline one: one embedder call)."""
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from kura_stream.cache import Cache, make_key
 from kura_stream.errors import EndpointUnavailableError
 from kura_stream.privacy import scrub
-from kura_stream.protocols import Summariser
+from kura_stream.protocols import BoundsOwnCalls, Summariser
 from kura_stream.stages.prompts import ClioFacets, FacetSpec, SummaryPrompt
 from kura_stream.stages.token_budget import cut_end, cut_start, estimate_tokens
 from kura_stream.types import SCHEMA_VERSION, Conversation, DeadLetter, MetadataValue, Summary
@@ -202,6 +202,17 @@ def dead_letter(conversation: Conversation, reason: str) -> DeadLetter:
     )
 
 
+def summarise_window(summariser: Summariser, concurrency: int) -> int:
+    """Conversations to summarise at once: `concurrency`, or more when the summariser bounds.
+
+    An LLM summariser with slots bounds its own calls: a conversation backing off between
+    attempts, or being rendered, holds no call slot, so more are kept ready to fill it.
+    """
+    if isinstance(summariser, BoundsOwnCalls):
+        return max(concurrency, summariser.call_window or 0)
+    return concurrency
+
+
 async def summarise(
     conversations: Sequence[Conversation],
     *,
@@ -220,7 +231,7 @@ async def summarise(
         conversations: The conversations, in any number.
         summariser: The Summariser (LLM or offline).
         cache: Where summaries are kept across runs (key: content hash + summariser.name).
-        concurrency: At most this many summariser calls at once.
+        concurrency: At most this many summariser calls at once (see summarise_window).
         progress: Called as progress(done, total) after each conversation is settled.
 
     Returns:
@@ -234,7 +245,7 @@ async def summarise(
     settled = _Progress(progress, total=len(conversations))
     if hits:
         settled.add(hits)
-    semaphore = asyncio.Semaphore(concurrency)
+    semaphore = asyncio.Semaphore(summarise_window(summariser, concurrency))
     copies = collections.Counter(keys)
 
     async def run(key: str, conv: Conversation) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import instructor
 
-from kura_stream.adapters.llm.calls import LLMCallError, RetryPolicy, structured_call
+from kura_stream.adapters.llm.calls import CallSlots, LLMCallError, RetryPolicy, structured_call
 from kura_stream.errors import EndpointUnavailableError
 from kura_stream.privacy import scrub_conversation
 from kura_stream.settings import LLMSettings
@@ -38,6 +38,7 @@ class LLMSummariser:
         max_output_tokens: int = 400,
         temperature: float = 0.2,
         retry: RetryPolicy | None = None,
+        slots: CallSlots | None = None,
     ) -> None:
         """Create the summariser.
 
@@ -50,6 +51,8 @@ class LLMSummariser:
             max_output_tokens: Ceiling on generated tokens per call.
             temperature: Sampling temperature (Clio: 0.2).
             retry: Retry policy; the default re-asks twice and tries transport failures 4x.
+            slots: Bounds this summariser's calls in flight, one attempt at a time (a call
+                backing off holds none); None: the caller bounds its summarise calls.
         """
         names = [f.name for f in facets]
         if len(set(names)) != len(names):
@@ -64,6 +67,7 @@ class LLMSummariser:
         self.max_output_tokens = max_output_tokens
         self.temperature = temperature
         self.retry = retry or RetryPolicy()
+        self.slots = slots
         self._response_model = response_model(self.facets)
         self._name = summariser_name(
             model, self.prompt, self.facets, max_conversation_tokens, temperature
@@ -78,7 +82,11 @@ class LLMSummariser:
         facets: Sequence[FacetSpec] = (),
         max_conversation_tokens: int = 2500,
     ) -> LLMSummariser:
-        """A summariser for settings.model whose retries follow settings.max_retries."""
+        """A summariser for settings.model, with settings.concurrency slots for its calls.
+
+        Its retries follow settings.max_retries; CallSlots keep settings.concurrency calls in
+        flight at most, whoever calls it.
+        """
         retry = RetryPolicy(
             validation_retries=settings.max_retries, attempts=settings.max_retries + 1
         )
@@ -88,7 +96,18 @@ class LLMSummariser:
             facets=facets,
             max_conversation_tokens=max_conversation_tokens,
             retry=retry,
+            slots=CallSlots(settings.concurrency),
         )
+
+    @property
+    def call_window(self) -> int | None:
+        """Conversations worth summarising at once when this summariser bounds its own calls.
+
+        Twice its slots and a few: calls backing off, being rendered or turned into summaries
+        hold no slot, and the next ones are queued, so the endpoint never waits on them.
+        None: no slots, so the caller's concurrency is the bound.
+        """
+        return None if self.slots is None else 2 * self.slots.limit + 4
 
     @property
     def name(self) -> str:
@@ -123,6 +142,7 @@ class LLMSummariser:
                 temperature=self.temperature,
                 max_tokens=self.max_output_tokens,
                 what=f"summary of {conversation.chat_id}",
+                slots=self.slots,
             )
         except LLMCallError as exc:
             if exc.unavailable:
