@@ -9,7 +9,15 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    PrivateAttr,
+)
 
 SCHEMA_VERSION = 1
 """Bumped whenever a record's shape changes; part of every cache and checkpoint key."""
@@ -42,6 +50,20 @@ class Conversation(_Record):
     created_at: datetime
     messages: tuple[Message, ...] = Field(min_length=1)
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    _scrubbed: bool = PrivateAttr(default=False)
+
+    @property
+    def scrubbed(self) -> bool:
+        """Whether privacy.scrub_conversation made this copy: its text is scrubbed already.
+
+        Never serialised and never set by parsing: a conversation read from anywhere is
+        scrubbed (again) before a summariser sees it; only the copy the ingest made is not.
+        """
+        return self._scrubbed
+
+    def mark_scrubbed(self) -> None:
+        """Note that this copy's text has been scrubbed (privacy.scrub_conversation only)."""
+        self._scrubbed = True
 
     def transcript(self) -> str:
         """The conversation as `user: ...` / `assistant: ...` lines."""

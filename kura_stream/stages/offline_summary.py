@@ -15,11 +15,13 @@ import numpy.typing as npt
 
 from kura_stream.privacy import scrub_conversation
 from kura_stream.protocols import Embedder
+from kura_stream.stages.language_id import classify_batch
 from kura_stream.stages.offline_digest import clean_prose, code_regions, digest, readable_request
 from kura_stream.stages.offline_labels import (
+    LABEL_TEMPERATURE,
+    MIN_LABEL_PROBABILITY,
     TASK_LABELS,
     TOPIC_LABELS,
-    confident_label,
     label_texts,
 )
 from kura_stream.stages.phrases import analyse, select_phrases
@@ -171,8 +173,10 @@ class OfflineSummariser:
 
     def human_language(self, text: str) -> str | None:
         """The language of text when py3langid is confident enough, as a lowercase name."""
-        if len(text.strip()) < 3:
-            return None
+        return self.human_languages([text])[0]
+
+    def human_languages(self, texts: Sequence[str]) -> list[str | None]:
+        """human_language of each text, the batch scored at once (stages/language_id.py)."""
         if self._identifier is None:
             from py3langid.langid import (  # type: ignore[import-untyped, unused-ignore]
                 MODEL_FILE,
@@ -180,16 +184,13 @@ class OfflineSummariser:
             )
 
             self._identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-        code, prob = self._identifier.classify(text[:2000])
-        if prob < self.min_language_confidence:
-            return None
-        name: str | None = _LANGUAGE_NAMES.get(str(code))
-        return name
-
-    def _label(
-        self, vector: npt.NDArray[np.float32], labels: Sequence[str], which: int
-    ) -> str | None:
-        return confident_label(vector, self._labels()[which], labels)
+        names: list[str | None] = [None] * len(texts)
+        asked = [i for i, text in enumerate(texts) if len(text.strip()) >= 3]
+        found = classify_batch(self._identifier, [texts[i][:2000] for i in asked])
+        for i, (code, prob) in zip(asked, found, strict=True):
+            if prob >= self.min_language_confidence:
+                names[i] = _LANGUAGE_NAMES.get(str(code))
+        return names
 
     async def summarise(self, conversation: Conversation) -> Summary:
         """Summarise one conversation (never fails on content; empty text gets placeholders)."""
@@ -204,25 +205,46 @@ class OfflineSummariser:
         loop goes on assigning and publishing while this batch is embedded; so does the text
         work before it (scrubbing, code regions, phrases: milliseconds a conversation).
         """
-        parts = await asyncio.to_thread(lambda: [self._parts(c) for c in conversations])
-        vectors = await asyncio.to_thread(self._embedder.embed, [p.digest for p in parts])
-        out = []
-        for part, vector in zip(parts, vectors, strict=True):
-            out.append(
-                Summary(
-                    chat_id=part.clean.chat_id,
-                    summary=part.request,
-                    request=part.request,
-                    task=self._label(vector, self.task_labels, 0),
-                    topic=self._label(vector, self.topic_labels, 1),
-                    languages=part.languages,
-                    facets={"key_phrases": part.phrases},
-                    metadata=dict(part.clean.metadata),
-                    summariser=self.name,
-                    digest=part.digest,
-                )
+        parts = await asyncio.to_thread(self._batch_parts, conversations)
+        vectors = await asyncio.to_thread(self._embedder.embed, [p.digest for p, _ in parts])
+        tasks = self._batch_labels(vectors, self.task_labels, 0)
+        topics = self._batch_labels(vectors, self.topic_labels, 1)
+        return [
+            Summary(
+                chat_id=part.clean.chat_id,
+                summary=part.request,
+                request=part.request,
+                task=task,
+                topic=topic,
+                languages=tuple(dict.fromkeys([*([human] if human else []), *part.code_languages])),
+                facets={"key_phrases": part.phrases},
+                metadata=dict(part.clean.metadata),
+                summariser=self.name,
+                digest=part.digest,
             )
-        return out
+            for (part, human), task, topic in zip(parts, tasks, topics, strict=True)
+        ]
+
+    def _batch_parts(
+        self, conversations: Sequence[Conversation]
+    ) -> list[tuple[_Parts, str | None]]:
+        """Each conversation's parts and human language (one language-model pass for all)."""
+        parts = [self._parts(c) for c in conversations]
+        humans = self.human_languages([p.prose for p in parts])
+        return list(zip(parts, humans, strict=True))
+
+    def _batch_labels(
+        self, vectors: npt.NDArray[np.float32], labels: Sequence[str], which: int
+    ) -> list[str | None]:
+        """confident_label for every vector of a batch, in one product with the labels."""
+        if len(vectors) == 0:
+            return []
+        sims = (np.asarray(vectors, dtype=np.float32) @ self._labels()[which].T).astype(np.float64)
+        best = sims.argmax(axis=1)
+        weights = np.exp((sims - sims.max(axis=1, keepdims=True)) / LABEL_TEMPERATURE)
+        confident = 1.0 / weights.sum(axis=1) >= MIN_LABEL_PROBABILITY
+        pairs = zip(best.tolist(), confident.tolist(), strict=True)
+        return [labels[b] if ok else None for b, ok in pairs]
 
     def _parts(self, conversation: Conversation) -> _Parts:
         clean = scrub_conversation(conversation)
@@ -230,8 +252,6 @@ class OfflineSummariser:
         users = [text for role, text in seen if role == "user"] or [seen[0][1]]
         _, blocks = code_regions("\n".join(text for _, text in seen))
         user_prose, _ = code_regions("\n".join(users))
-        human = self.human_language(" ".join(user_prose.split()))
-        languages = ([human] if human else []) + programming_languages(blocks)
         phrases = key_phrases(user_prose)
         # "Hi!" opens many chats: the request is the first turn that asks something.
         asking = next((u for u in users if len(clean_prose(u).split()) >= _ASKING_WORDS), users[0])
@@ -239,7 +259,8 @@ class OfflineSummariser:
             clean=clean,
             request=readable_request(asking, phrases),
             digest=digest(users),
-            languages=tuple(dict.fromkeys(languages)),
+            prose=" ".join(user_prose.split()),
+            code_languages=programming_languages(blocks),
             phrases=phrases,
         )
 
@@ -270,7 +291,9 @@ class _Parts(NamedTuple):
     clean: Conversation
     request: str
     digest: str
-    languages: tuple[str, ...]
+    prose: str
+    """The user's prose on one line, whose human language the batch identifies at once."""
+    code_languages: list[str]
     phrases: list[str]
 
 

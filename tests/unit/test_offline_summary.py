@@ -151,3 +151,19 @@ async def test_batch_equals_one_by_one() -> None:
     batch = await offline.summarise_batch(convs)
     single = [await offline.summarise(c) for c in convs]
     assert batch == single
+
+
+def test_labels_of_a_batch_are_those_of_each_vector(offline: OfflineSummariser) -> None:
+    import numpy as np
+
+    from kura_stream.stages.offline_labels import confident_label
+
+    rng = np.random.default_rng(0)
+    task_vectors = offline._labels()[0]
+    near = task_vectors[:5] + 0.01 * rng.standard_normal((5, task_vectors.shape[1]))
+    vectors = np.vstack([near, rng.standard_normal((20, task_vectors.shape[1]))])
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    want = [confident_label(v, task_vectors, offline.task_labels) for v in vectors]
+    assert offline._batch_labels(vectors, offline.task_labels, 0) == want
+    assert want[:5] == list(offline.task_labels[:5])
+    assert offline._batch_labels(vectors[:0], offline.task_labels, 0) == []

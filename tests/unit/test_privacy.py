@@ -187,6 +187,27 @@ def test_scrub_conversation() -> None:
     assert conv.messages[0].content == "I'm at jo@example.com"  # the input is untouched
 
 
+def test_a_scrubbed_conversation_is_marked_and_not_scrubbed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kura_stream.privacy as privacy
+
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    conv = Conversation(
+        chat_id="c1",
+        created_at=when,
+        messages=(Message(created_at=when, role="user", content="mail jo@example.com"),),
+        metadata={"source": "web", "contact": "jo@example.com"},
+    )
+    assert not conv.scrubbed
+    once = scrub_conversation(conv, metadata_keys=("source", "contact"))
+    assert once.scrubbed
+    assert not Conversation.model_validate_json(once.model_dump_json()).scrubbed  # never read
+    monkeypatch.setattr(privacy, "scrub", lambda text: pytest.fail("scrubbed twice"))
+    assert scrub_conversation(once) is once
+    assert scrub_conversation(once, metadata_keys=("source",)).metadata == {"source": "web"}
+
+
 @pytest.mark.parametrize(
     ("count", "min_size", "expected"),
     [
