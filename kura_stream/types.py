@@ -336,9 +336,11 @@ class Command(_Record):
     at: datetime = Field(default_factory=utcnow)
 
 
-def _vector_from_wire(value: Any) -> tuple[float, ...]:
+def _vector_from_wire(value: Any) -> Any:
     if isinstance(value, str):
         return tuple(np.frombuffer(base64.b64decode(value), dtype="<f4").tolist())
+    if isinstance(value, (tuple, list)):
+        return value  # a JSON list, or our own floats: pydantic checks each is a number
     return tuple(float(x) for x in value)
 
 

@@ -337,8 +337,8 @@ class Assigner:
     ) -> None:
         placed: dict[str, Assignment] = {}
         born: list[str] = []
-        for item, _ in fresh:
-            vector = np.asarray(item.vector, dtype=np.float32)
+        vectors = np.asarray([item.vector for item, _ in fresh], dtype=np.float32)
+        for (item, _), vector in zip(fresh, vectors, strict=True):
             self.state, outcome = assign(self.state, item.chat_id, vector, params=self.params)
             for assignment in outcome.assignments:
                 placed[assignment.chat_id] = assignment
@@ -347,13 +347,13 @@ class Assigner:
 
         now = datetime.now(UTC)
         new_points = []
-        for item, source in fresh:
+        for (item, source), vector in zip(fresh, vectors, strict=True):
             payload = conversation_payload(item, now, source=source)
             payload["duplicates"] = seen_again.get(item.chat_id, 0)
             new_points.append(
                 ConversationPoint(
                     chat_id=item.chat_id,
-                    vector=np.asarray(item.vector, dtype=np.float32),
+                    vector=vector,
                     cluster_id=placed[item.chat_id].cluster_id,
                     payload=payload,
                 )

@@ -216,16 +216,18 @@ async def _embed(
 ) -> None:
     """Embed the summaries in one call; a vector that is not finite makes a dead letter."""
     texts = [summary.embedding_text() for summary, _, _ in done]
-    vectors = await asyncio.to_thread(embedder.embed, texts)
-    for (summary, conversation, record), vector in zip(done, vectors, strict=True):
-        if not np.all(np.isfinite(vector)):
+    vectors = np.asarray(await asyncio.to_thread(embedder.embed, texts), dtype=np.float32)
+    finite = np.isfinite(vectors).all(axis=1).tolist()
+    rows = vectors.tolist()  # one conversion for the batch, not one per vector
+    for (summary, conversation, record), vector, ok in zip(done, rows, finite, strict=True):
+        if not ok:
             into.dead.append(_dead(record, "embedding is not finite", "embed"))
             continue
         into.embedded.append(
             EmbeddedConversation(
                 chat_id=conversation.chat_id,
                 summary=summary,
-                vector=tuple(np.asarray(vector, dtype=np.float32).tolist()),
+                vector=tuple(vector),
                 embedder=embedder.name,
                 created_at=conversation.created_at,
                 received_at=_received_at(record),
