@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 import numpy as np
 from pydantic import ValidationError
@@ -217,7 +218,7 @@ async def _embed(
     """Embed the summaries in one call; a vector that is not finite makes a dead letter."""
     texts = [summary.embedding_text() for summary, _, _ in done]
     vectors = np.asarray(await asyncio.to_thread(embedder.embed, texts), dtype=np.float32)
-    finite = np.isfinite(vectors).all(axis=1).tolist()
+    finite = cast("list[bool]", np.isfinite(vectors).all(axis=1).tolist())
     rows = vectors.tolist()  # one conversion for the batch, not one per vector
     for (summary, conversation, record), vector, ok in zip(done, rows, finite, strict=True):
         if not ok:
