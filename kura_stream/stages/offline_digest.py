@@ -8,6 +8,7 @@ sees: the request with its subject, the framing around a pasted text dropped.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -43,12 +44,32 @@ _POINTING = re.compile(
 )
 
 
+_MEMO_MAX_CHARS = 4096
+"""Texts up to this long have their code regions and clean prose remembered (_MEMO_SIZE of
+them): one summary asks for them of the same turn five or six times (the request, the digest,
+the asking turn, the instruction and its body), a third of the offline summary's text work."""
+_MEMO_SIZE = 256
+
+
 def code_regions(text: str) -> tuple[str, list[tuple[str, str]]]:
     """Text without its code, and the code regions as (fence tag, code).
 
     Fenced blocks, inline `code` and lines that look like code (indented by four spaces, or
     ending in ; { }) are taken out; prose stays.
     """
+    if len(text) > _MEMO_MAX_CHARS:
+        return _code_regions(text)
+    prose, blocks = _code_regions_memo(text)
+    return prose, list(blocks)
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _code_regions_memo(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    prose, blocks = _code_regions(text)
+    return prose, tuple(blocks)
+
+
+def _code_regions(text: str) -> tuple[str, list[tuple[str, str]]]:
     blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
     prose = _FENCE.sub(" [code] ", text)
     blocks += [("", m.group(1)) for m in _INLINE_CODE.finditer(prose)]
@@ -63,6 +84,17 @@ def code_regions(text: str) -> tuple[str, list[tuple[str, str]]]:
 
 def clean_prose(text: str) -> str:
     """One line of the text's prose: no code, no opening greeting, whitespace collapsed."""
+    if len(text) > _MEMO_MAX_CHARS:
+        return _clean_prose(text)
+    return _clean_prose_memo(text)
+
+
+@functools.lru_cache(maxsize=_MEMO_SIZE)
+def _clean_prose_memo(text: str) -> str:
+    return _clean_prose(text)
+
+
+def _clean_prose(text: str) -> str:
     prose, _ = code_regions(text)
     return _GREETING.sub("", " ".join(prose.replace("[code]", " ").split())).strip()
 

@@ -84,3 +84,12 @@ def test_a_label_is_given_only_when_it_clearly_wins() -> None:
     assert confident_label(clear, vectors, labels) == "a"
     torn = np.array([0.60, 0.58, 0.1], np.float32)
     assert confident_label(torn, vectors, labels) is None
+
+
+def test_remembered_code_regions_are_not_shared_with_the_caller() -> None:
+    text = "Why does `x = 1;` fail?\n```python\nprint(1)\n```"
+    _, blocks = code_regions(text)
+    blocks.append(("", "mine"))
+    assert code_regions(text)[1] == [("python", "print(1)\n"), ("", "x = 1;")]
+    long = text + " a" * 5000  # too long to remember: computed each time, the same answer
+    assert code_regions(long)[1] == code_regions(long)[1]
