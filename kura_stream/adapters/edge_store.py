@@ -6,7 +6,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple, cast
 
@@ -190,25 +190,15 @@ class EdgeClusterStore(PointStore[_Shard]):
         for records in _scroll(handle.engine, batch_size, with_payload=MEMBER_FIELDS):
             yield [(r.payload or {}, _vector(r)) for r in records]
 
-    def _relabel(self, handle: _Shard, cluster_id: str | None, keys: Sequence[str]) -> None:
+    def _relabel(self, handle: _Shard, moves: Mapping[str, str | None]) -> None:
         # set_payload rewrites one field in place: no payload or vector goes through Python.
-        for start in range(0, len(keys), self._batch_size):
-            ids: list[qe.PointId] = [point_id(k) for k in keys[start : start + self._batch_size]]
-            try:
-                handle.engine.update(
-                    qe.UpdateOperation.set_payload(ids, {_CLUSTER_FIELD: cluster_id})
-                )
-            except Exception as exc:
-                if "No point with id" not in str(exc):
-                    raise
-                # Some were deleted meanwhile: move the ones still stored.
-                found = handle.engine.retrieve(ids, with_payload=False, with_vector=False)
-                if found:
-                    still: list[qe.PointId] = [r.id for r in found]
-                    handle.engine.update(
-                        qe.UpdateOperation.set_payload(still, {_CLUSTER_FIELD: cluster_id})
-                    )
-        self._make_durable(handle)
+        by_cluster: dict[str | None, list[qe.PointId]] = {}
+        for chat_id, cluster_id in moves.items():
+            by_cluster.setdefault(cluster_id, []).append(point_id(chat_id))
+        for cluster_id, ids in by_cluster.items():
+            for start in range(0, len(ids), self._batch_size):
+                _set_cluster(handle.engine, ids[start : start + self._batch_size], cluster_id)
+        self._make_durable(handle)  # once for all the moves
 
     def _scan_cluster(self, handle: _Shard, cluster_id: str, limit: int) -> list[RawPoint]:
         request = qe.ScrollRequest(
@@ -232,6 +222,20 @@ class EdgeClusterStore(PointStore[_Shard]):
             logger.warning("no WAL segment files in %s: flushing the shard instead", shard.path)
             self._durability = "flush"
             shard.engine.flush()
+
+
+def _set_cluster(shard: qe.EdgeShard, ids: list[qe.PointId], cluster_id: str | None) -> None:
+    try:
+        shard.update(qe.UpdateOperation.set_payload(ids, {_CLUSTER_FIELD: cluster_id}))
+    except Exception as exc:
+        if "No point with id" not in str(exc):
+            raise
+        # Some were deleted meanwhile: move the ones still stored.
+        found: list[qe.PointId] = [
+            r.id for r in shard.retrieve(ids, with_payload=False, with_vector=False)
+        ]
+        if found:
+            shard.update(qe.UpdateOperation.set_payload(found, {_CLUSTER_FIELD: cluster_id}))
 
 
 def _fsync_wal(wal_dir: Path) -> bool:

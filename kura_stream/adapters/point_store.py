@@ -97,10 +97,10 @@ class PointStore(ABC, Generic[H]):
         """Every point with at least the payload's MEMBER_FIELDS, in batches."""
         return self._scan(handle, batch_size)
 
-    def _relabel(self, handle: H, cluster_id: str | None, keys: Sequence[str]) -> None:
-        """Set the cluster_id of the stored points among keys (others ignored), durably."""
-        points = [decode_conversation(p, v) for p, v in self._fetch(handle, keys)]
-        moved = [replace(p, cluster_id=cluster_id) for p in points]
+    def _relabel(self, handle: H, moves: Mapping[str, str | None]) -> None:
+        """Set the cluster_id of the stored points among moves' keys (others ignored), durably."""
+        points = [decode_conversation(p, v) for p, v in self._fetch(handle, list(moves))]
+        moved = [replace(p, cluster_id=moves[p.chat_id]) for p in points]
         if moved:
             self._write(handle, [encode_conversation(p, self._dim) for p in moved])
 
@@ -171,11 +171,8 @@ class PointStore(ABC, Generic[H]):
         Conversations no longer stored are skipped.
         """
         self._check_open()
-        by_cluster: dict[str | None, list[str]] = {}
-        for chat_id, cluster_id in moves.items():
-            by_cluster.setdefault(cluster_id, []).append(chat_id)
-        for cluster_id, chat_ids in by_cluster.items():
-            self._relabel(self._conversations, cluster_id, chat_ids)
+        if moves:
+            self._relabel(self._conversations, moves)
 
     def watch_conversations(self) -> ConversationJournal:
         """A journal of the chat ids written or deleted from now on (stop_watching ends it)."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +26,7 @@ from kura_stream.service.naming import namer_kind
 from kura_stream.service.recompute_apply import apply_recompute
 from kura_stream.service.recompute_events import recompute_events
 from kura_stream.service.recompute_snapshot import (
+    ROWS,
     RecomputePlan,
     Snapshot,
     StoredSummaries,
@@ -42,6 +44,8 @@ from kura_stream.types import Cluster, HierarchyGrouping
 __all__ = ["RecomputeParams", "RecomputePlan", "apply_recompute", "plan_recompute"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class RecomputeParams:
     min_clusters: int = MIN_CLUSTERS
     max_clusters: int = 2000
     fit_sample: int = 50_000
-    naming_rows: int = 1000
+    naming_rows: int = 400
     top_level: int = 10
     grouping: HierarchyGrouping = "names"
     min_size_shown: int = 5
@@ -196,12 +200,27 @@ def _match(
     snap: Snapshot, raw: npt.NDArray[np.intp]
 ) -> tuple[Matching, npt.NDArray[np.intp], list[str]]:
     """Old ids matched to the new labels; each row's label as an index into the ids."""
-    old = dict(zip(snap.chat_ids, snap.clusters, strict=True))
-    matching = match_clusters(old, dict(zip(snap.chat_ids, raw.tolist(), strict=True)))
-    del old
+    matching = match_clusters(_Column(snap, snap.clusters), _Column(snap, raw.tolist()))
     present, labels = np.unique(raw, return_inverse=True)
     ids = [matching.ids[int(label)] for label in present]
     return matching, labels.astype(np.intp), ids
+
+
+class _Column(Mapping[str, T]):
+    """A snapshot column by chat id, looked up through the snapshot's index (no dict built)."""
+
+    def __init__(self, snap: Snapshot, values: Sequence[T]) -> None:
+        self._snap = snap
+        self._values = values
+
+    def __getitem__(self, chat_id: str) -> T:
+        return self._values[self._snap.index()[chat_id]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._snap.chat_ids)
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 class _Labelled(NamedTuple):
@@ -221,12 +240,12 @@ class _Labelled(NamedTuple):
     def centroids(self) -> npt.NDArray[np.float32]:
         """Unit mean of each new base cluster's members, summed a block of rows at a time."""
         sums = np.zeros((len(self.ids), self.snap.vectors.shape[1]))
-        for start in range(0, len(self.labels), 65536):
-            rows = self.labels[start : start + 65536]
+        for start in range(0, len(self.labels), ROWS):
+            rows = self.labels[start : start + ROWS]
             onehot = csr_matrix(
                 (np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(self.ids), len(rows))
             )
-            sums += onehot @ self.snap.vectors[start : start + 65536].astype(np.float64)
+            sums += onehot @ self.snap.vectors[start : start + ROWS].astype(np.float64)
         return normalise(sums.astype(np.float32))
 
 

@@ -19,6 +19,7 @@ from kura_stream.protocols import ClusterStore
 from kura_stream.records import ClusterMeta, ClusterPoint
 from kura_stream.service.naming import settle_name
 from kura_stream.service.recompute_snapshot import (
+    ROWS,
     RecomputePlan,
     member_blocks,
     move_conversations,
@@ -73,14 +74,17 @@ class Applying:
     def write_members(self) -> None:
         """Move every snapshot conversation whose cluster changed; write the cluster records."""
         snap, ids = self.plan.snapshot, self.plan.ids
-        new = [ids[label] for label in self.plan.labels.tolist()]
-        moves = {
-            chat_id: target
-            for chat_id, old, target in zip(snap.chat_ids, snap.clusters, new, strict=True)
-            if old != target
-        }
-        del new
-        move_conversations(self.store, moves)
+        snap.index()  # built here, not under the lock
+        for start in range(0, len(snap), 8 * ROWS):
+            end = start + 8 * ROWS
+            new = [ids[label] for label in self.plan.labels[start:end].tolist()]
+            old = snap.clusters[start:end]
+            moves = {
+                chat_id: target
+                for chat_id, was, target in zip(snap.chat_ids[start:end], old, new, strict=True)
+                if was != target
+            }
+            move_conversations(self.store, moves)
         self.write_clusters(final=False)
 
     def replay(self, chat_ids: Sequence[str]) -> None:
@@ -205,8 +209,8 @@ class _PlannedBlocks:
 
     def __iter__(self) -> Iterator[MemberBlock]:
         snap, ids = self.plan.snapshot, self.plan.ids
-        for start in range(0, len(snap), 65536):
-            end = min(start + 65536, len(snap))
+        for start in range(0, len(snap), ROWS):
+            end = min(start + ROWS, len(snap))
             yield MemberBlock(
                 snap.chat_ids[start:end],
                 [ids[label] for label in self.plan.labels[start:end].tolist()],

@@ -23,6 +23,7 @@ from kura_stream.types import Cluster, ClusterEvent, Summary
 
 __all__ = [
     "BLOCK",
+    "ROWS",
     "BlockStore",
     "MemberBlock",
     "RecomputePlan",
@@ -36,6 +37,9 @@ __all__ = [
 
 BLOCK = 4096
 """Conversations per block read from the store."""
+
+ROWS = 16384
+"""Snapshot rows per step of an in-memory pass (a float64 copy of 16,384 x 384 is 50 MB)."""
 
 
 @runtime_checkable
@@ -133,9 +137,13 @@ class Snapshot:
 
     def row_of(self, chat_id: str) -> int | None:
         """The row of a chat id, None if it is not in the snapshot."""
+        return self.index().get(chat_id)
+
+    def index(self) -> dict[str, int]:
+        """Row by chat id (built on first use: a million entries take a second)."""
         if self._rows is None:
             self._rows = {c: i for i, c in enumerate(self.chat_ids)}
-        return self._rows.get(chat_id)
+        return self._rows
 
 
 def read_snapshot(store: ClusterStore) -> Snapshot:
