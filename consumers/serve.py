@@ -62,7 +62,7 @@ def include(
     kafka = service.settings.kafka
     routers = {
         "summarise": lambda: summarise_embed.router(
-            kafka, consumers=service.settings.service.summarise_consumers
+            kafka, consumers=summarise_embed.consumers_for(service.settings, service.ingestor)
         ),
         "assign": lambda: assign.router(kafka),
         "name": lambda: name.router(kafka, background=_background_naming(service)),
