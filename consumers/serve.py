@@ -104,7 +104,7 @@ async def serve(
     outputs = KafkaOutputs(broker, settings.kafka)
     service: StreamService | IngestService
     if opens_store(parts):
-        service = build_stream(settings, outputs, offline=offline)
+        service = build_stream(settings, outputs, offline=offline, summarises="summarise" in parts)
     else:
         service = build_ingest(settings, outputs, offline=offline)
     tasks: list[asyncio.Task[None]] = []

@@ -193,9 +193,14 @@ def build_ingestor(settings: Settings, insight: Insight) -> Ingestor:
 
 
 def _warmed_insight(
-    settings: Settings, *, offline: bool, insight: Insight | None, closers: list[Callable[[], None]]
+    settings: Settings,
+    *,
+    offline: bool,
+    insight: Insight | None,
+    closers: list[Callable[[], None]],
+    summariser: bool = True,
 ) -> Insight:
-    """The insight given, or a new one for the service; scrubbers and summariser warmed up."""
+    """The insight given, or a new one for the service; scrubbers (and summariser) warmed up."""
     if insight is None:
         embedder = build_embedder(settings, service=True)
         insight = build_insight(settings, offline=offline, embedder=embedder)
@@ -203,9 +208,10 @@ def _warmed_insight(
             closers.append(embedder.close)
     started = time.perf_counter()
     warm_up_scrubbers()
-    if isinstance(insight.summariser, WarmsUp):
+    if summariser and isinstance(insight.summariser, WarmsUp):
         insight.summariser.warm_up()
-    logger.info("scrubbers and summariser warmed up in %.1fs", time.perf_counter() - started)
+    what = "scrubbers and summariser" if summariser else "scrubbers"
+    logger.info("%s warmed up in %.1fs", what, time.perf_counter() - started)
     return insight
 
 
@@ -234,7 +240,12 @@ def build_ingest(
 
 
 def build_stream(
-    settings: Settings, outputs: Outputs, *, offline: bool, insight: Insight | None = None
+    settings: Settings,
+    outputs: Outputs,
+    *,
+    offline: bool,
+    insight: Insight | None = None,
+    summarises: bool = True,
 ) -> StreamService:
     """The streaming service's use cases over the configured store, embedder and models.
 
@@ -243,9 +254,13 @@ def build_stream(
         outputs: Where the use cases publish (KafkaOutputs in the service).
         offline: Summarise (and name) without an LLM.
         insight: Reuse a summariser, namers and embedder already built.
+        summarises: Whether this process runs the summarise consumer; if not (`--role
+            assign`), the summariser is not warmed up (a second or more of start-up).
     """
     closers: list[Callable[[], None]] = []
-    insight = _warmed_insight(settings, offline=offline, insight=insight, closers=closers)
+    insight = _warmed_insight(
+        settings, offline=offline, insight=insight, closers=closers, summariser=summarises
+    )
     store = build_store(settings, insight.embedder.dim)
     min_size = settings.clustering.min_cluster_size_shown
     assigner = Assigner(store, assign_params(settings), min_size_shown=min_size)
