@@ -15,6 +15,13 @@ from kura_stream.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 
+STORE_HELD = (
+    "Another `serve` holds the embedded store. Run more workers beside it with --role ingest "
+    "(they never open the store); assign, name and the commands run in one process only "
+    "(--role assign or all)."
+)
+"""What `serve` adds when the embedded store is open in another process."""
+
 
 def _base_url(settings: Settings) -> str:
     return f"http://{settings.service.host}:{settings.service.port}"
@@ -93,7 +100,13 @@ def serve(
     if update:
         service = settings.service.model_copy(update=update)
         settings = settings.model_copy(update={"service": service})
-    asyncio.run(run(settings, offline=offline, parts=chosen))
+    from kura_stream.adapters.stores import StoreLockedError
+
+    try:
+        asyncio.run(run(settings, offline=offline, parts=chosen))
+    except StoreLockedError as err:
+        typer.echo(f"error: {err}\n{STORE_HELD}", err=True)
+        raise typer.Exit(3) from err
 
 
 @app.command()

@@ -107,3 +107,19 @@ def test_an_ingest_worker_serves_health_and_metrics_only(tmp_path: Path) -> None
     assert client.get("/status").status_code == 404
     worker.metrics.broker_ok = False
     assert client.get("/health").status_code == 503
+
+
+def test_serve_says_how_to_scale_when_the_embedded_store_is_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import consumers.serve
+    from kura_stream.adapters.stores import StoreLockedError
+
+    async def held(*_: object, **__: object) -> None:
+        raise StoreLockedError("the embedded store at /x is already open in process 7")
+
+    monkeypatch.setattr(consumers.serve, "serve", held)
+    result = CliRunner().invoke(app, ["serve", "--offline", "--role", "assign"])
+    assert result.exit_code == 3
+    assert "process 7" in result.output
+    assert "--role ingest" in result.output
