@@ -112,7 +112,8 @@ def word(word: str) -> Word:
         parts = []  # "London-based", "Block-Section": a name's parts are all names
     first = any(_listed(p, lists.first) for p in parts)
     surname = any(_listed(p, lists.surnames) for p in parts) or "".join(parts) in lists.surnames
-    common = any(_listed(p, lists.common_first | lists.common_surnames) for p in parts)
+    # Each set on its own: their union was built for every part (0.5 ms, 11,670 | 3,000 names).
+    common = any(_listed(p, lists.common_first) or _listed(p, lists.common_surnames) for p in parts)
     never = w in never_names() or w in places() or w in _ABBREVIATIONS
     english = not parts or all(is_english_word(p) for p in parts)
     return Word(first, surname, common, english, never, w in _place_types())
