@@ -186,6 +186,10 @@ class EdgeClusterStore(PointStore[_Shard]):
         for records in _scroll(handle.engine, batch_size):
             yield [(r.payload or {}, _vector(r)) for r in records]
 
+    def _scan_payloads(self, handle: _Shard, batch_size: int) -> Iterator[list[Mapping[str, Any]]]:
+        for records in _scroll(handle.engine, batch_size, with_vector=False):
+            yield [r.payload or {} for r in records]
+
     def _scan_members(self, handle: _Shard, batch_size: int) -> Iterator[list[RawPoint]]:
         for records in _scroll(handle.engine, batch_size, with_payload=MEMBER_FIELDS):
             yield [(r.payload or {}, _vector(r)) for r in records]
@@ -317,14 +321,18 @@ def _vector(record: qe.Record) -> list[float]:
 
 
 def _scroll(
-    shard: qe.EdgeShard, batch_size: int, *, with_payload: bool | list[str] = True
+    shard: qe.EdgeShard,
+    batch_size: int,
+    *,
+    with_payload: bool | list[str] = True,
+    with_vector: bool = True,
 ) -> Iterator[list[qe.Record]]:
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     offset: qe.PointId | None = None
     while True:
         request = qe.ScrollRequest(
-            offset=offset, limit=batch_size, with_payload=with_payload, with_vector=True
+            offset=offset, limit=batch_size, with_payload=with_payload, with_vector=with_vector
         )
         records, offset = shard.scroll(request)
         if records:

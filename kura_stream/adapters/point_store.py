@@ -17,12 +17,13 @@ from kura_stream.adapters.stores import (
     StoreClosedError,
     decode_cluster,
     decode_conversation,
+    decode_meta,
     encode_cluster,
     encode_conversation,
     in_input_order,
     member_block,
 )
-from kura_stream.records import ClusterPoint, ConversationPoint, Hit, Vector
+from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint, Hit, Vector
 from kura_stream.stages.member_blocks import MemberBlock
 
 H = TypeVar("H")
@@ -96,6 +97,11 @@ class PointStore(ABC, Generic[H]):
     def _scan_members(self, handle: H, batch_size: int) -> Iterator[list[RawPoint]]:
         """Every point with at least the payload's MEMBER_FIELDS, in batches."""
         return self._scan(handle, batch_size)
+
+    def _scan_payloads(self, handle: H, batch_size: int) -> Iterator[list[Mapping[str, Any]]]:
+        """Every point's payload, in batches (engines that can leave the vectors unread)."""
+        for batch in self._scan(handle, batch_size):
+            yield [p for p, _ in batch]
 
     def _relabel(self, handle: H, moves: Mapping[str, str | None]) -> None:
         """Set the cluster_id of the stored points among moves' keys (others ignored), durably."""
@@ -230,6 +236,15 @@ class PointStore(ABC, Generic[H]):
         return [
             decode_cluster(p, v) for batch in self._scan(self._clusters, 1000) for p, v in batch
         ]
+
+    def cluster_metas(self) -> dict[str, ClusterMeta]:
+        """Every stored cluster's meta by id, the centroids left unread."""
+        self._check_open()
+        return {
+            str(p["cluster_id"]): decode_meta(p)
+            for batch in self._scan_payloads(self._clusters, 1000)
+            for p in batch
+        }
 
     def delete_clusters(self, cluster_ids: Sequence[str]) -> None:
         """Delete clusters by cluster_id; unknown ids are ignored."""

@@ -226,8 +226,13 @@ def decode_cluster(payload: Mapping[str, Any], vector: Any) -> ClusterPoint:
     return ClusterPoint(
         cluster_id=str(payload["cluster_id"]),
         centroid=np.asarray(vector, dtype=np.float32),
-        meta=cluster_meta(_user_payload(payload)),
+        meta=decode_meta(payload),
     )
+
+
+def decode_meta(payload: Mapping[str, Any]) -> ClusterMeta:
+    """A cluster's meta from its engine payload (as written by encode_cluster)."""
+    return cluster_meta(_user_payload(payload))
 
 
 def in_input_order(keys: Sequence[str], found: Mapping[str, T]) -> list[T]:

@@ -31,6 +31,7 @@ from kura_stream.service.recompute_snapshot import (
     Snapshot,
     StoredSummaries,
     read_snapshot,
+    release_memory,
 )
 from kura_stream.stages.choose_k import MIN_CLUSTERS, PER_CLUSTER, SAMPLE, choose_k, k_bound
 from kura_stream.stages.cluster import normalise
@@ -120,14 +121,19 @@ async def plan_recompute(
     snap = await asyncio.to_thread(read_snapshot, store)
     if len(snap) < 2:
         return None
+    release_memory()
     clock.mark("snapshot")
     base_old = {c.cluster_id: c for c in store.list_clusters() if c.meta.level == 0}
     raw_labels = await _kmeans(snap.vectors, base_old, params)
     matching, labels, ids = await asyncio.to_thread(_match, snap, raw_labels)
+    del raw_labels
+    snap.drop_index()  # built again by the apply, after the map's peak
+    release_memory()
     clock.mark("kmeans")
     base = await _name_base(
         _Labelled(store, snap, labels, ids), base_old, namer, params.seed, params.naming_rows
     )
+    release_memory()
     clock.mark("naming")
     hierarchy = await build_hierarchy(
         base.clusters,

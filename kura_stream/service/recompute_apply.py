@@ -56,6 +56,15 @@ class Journaled(Protocol):
         ...
 
 
+@runtime_checkable
+class MetaStore(Protocol):
+    """A store that reads cluster metas without their centroids."""
+
+    def cluster_metas(self) -> dict[str, ClusterMeta]:
+        """Every stored cluster's meta by id."""
+        ...
+
+
 class Applying:
     """One plan being applied: what moved, what arrived after the snapshot, what went."""
 
@@ -70,6 +79,7 @@ class Applying:
         """Snapshot rows deleted since."""
         self._matrix = np.stack([plan.base_centroids[cid] for cid in plan.ids])
         self._centroids: dict[str, FloatArray] | None = None
+        self._written: dict[str, ClusterMeta] = {}
 
     def write_members(self) -> None:
         """Move every snapshot conversation whose cluster changed; write the cluster records."""
@@ -154,28 +164,32 @@ class Applying:
             counts += np.bincount([label for label, _ in self.late.values()], minlength=size)
         return counts
 
-    def write_clusters(self, *, final: bool) -> list[ClusterPoint]:
-        """Write the planned cluster records; finally, delete the clusters not planned.
+    def write_clusters(self, *, final: bool) -> dict[str, ClusterMeta]:
+        """Write the planned cluster records and delete the clusters not planned.
 
-        Names and flags set meanwhile (by the namers) are read back and kept.
+        Names and flags set meanwhile (by the namers) are read back and kept. The final
+        write, under the lock, rewrites only the records that changed since the first (the
+        stream's counts, a name): a few hundred at most, no vector read.
+
+        Returns:
+            Every planned cluster's meta as stored now.
         """
         if self._centroids is None:
             self._centroids = _planned_centroids(self.plan)
         counts = dict(zip(self.plan.ids, self.counts().tolist(), strict=True))
-        previous = {c.cluster_id: c.meta for c in self.store.list_clusters()}
-        records = [
-            ClusterPoint(
-                cluster_id=c.id,
-                centroid=self._centroids[c.id],
-                meta=_applied_meta(c, previous.get(c.id), counts.get(c.id, 0), self.plan),
-            )
-            for c in self.plan.clusters
-        ]
+        previous = _stored_metas(self.store)
+        metas: dict[str, ClusterMeta] = {}
+        records = []
+        for c in self.plan.clusters:
+            stored = previous.get(c.id)
+            metas[c.id] = _applied_meta(c, stored, counts.get(c.id, 0), self.plan)
+            if metas[c.id] != stored or stored != self._written.get(c.id):
+                records.append(ClusterPoint(c.id, self._centroids[c.id], metas[c.id]))
         self.store.upsert_clusters(records)
-        if final:
-            planned = {c.id for c in self.plan.clusters}
-            self.store.delete_clusters([cid for cid in previous if cid not in planned])
-        return records
+        self._written |= {r.cluster_id: r.meta for r in records}
+        planned = {c.id for c in self.plan.clusters}
+        self.store.delete_clusters([cid for cid in previous if cid not in planned])
+        return metas
 
     def state(self, params: AssignParams) -> ClusterState:
         """The assign state of the snapshot as planned (built outside the lock)."""
@@ -252,6 +266,13 @@ def _applied_meta(
         update |= {"named_count": count, "announced_count": count}
     meta = meta.model_copy(update=update)
     return settle_name(meta, stored, named=cluster.id in plan.named, by=plan.namer)
+
+
+def _stored_metas(store: ClusterStore) -> dict[str, ClusterMeta]:
+    """Every stored cluster's meta (without reading the centroids where the store can)."""
+    if isinstance(store, MetaStore):
+        return store.cluster_metas()
+    return {c.cluster_id: c.meta for c in store.list_clusters()}
 
 
 def _planned_centroids(plan: RecomputePlan) -> dict[str, FloatArray]:

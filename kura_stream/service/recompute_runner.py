@@ -141,19 +141,25 @@ class Recomputer:
         """
         clock = time.perf_counter()
         applying = Applying(self.store, plan)
-        await asyncio.to_thread(applying.write_members)
-        state = await asyncio.to_thread(applying.state, self.assigner.params)
-        pending = journal.drain()
-        for _ in range(CATCH_UP_ROUNDS):
-            if len(pending) <= CATCH_UP_LEFT:
-                break
-            await asyncio.to_thread(applying.replay, pending)
+        try:
+            await asyncio.to_thread(applying.write_members)
+            state = await asyncio.to_thread(applying.state, self.assigner.params)
             pending = journal.drain()
-        self.timings["write_s"] = time.perf_counter() - clock
-        async with self.write_lock:
-            # Nothing writes conversations while the lock is held: the journal is complete.
-            last = sorted({*pending, *journal.drain()})
-            await asyncio.to_thread(self._swap, applying, state, last)
+            for _ in range(CATCH_UP_ROUNDS):
+                if len(pending) <= CATCH_UP_LEFT:
+                    break
+                await asyncio.to_thread(applying.replay, pending)
+                pending = journal.drain()
+            self.timings["write_s"] = time.perf_counter() - clock
+            async with self.write_lock:
+                # Nothing writes conversations while the lock is held: the journal is complete.
+                last = sorted({*pending, *journal.drain()})
+                await asyncio.to_thread(self._swap, applying, state, last)
+        except Exception:
+            # Some conversations may have moved: the assigner follows the store again.
+            async with self.write_lock:
+                await asyncio.to_thread(self.assigner.reload)
+            raise
         logger.info(
             "recompute applied: %.2fs outside the lock, %.3fs under it",
             self.timings["write_s"],
@@ -166,11 +172,11 @@ class Recomputer:
         clock = time.perf_counter()
         applying.replay(last)
         replayed = time.perf_counter()
-        records = applying.write_clusters(final=True)
+        metas = applying.write_clusters(final=True)
         state = applying.settle(state)
         state.window = self.assigner.state.window
         self.assigner.state = state
-        self.assigner.meta = {r.cluster_id: r.meta for r in records}
+        self.assigner.meta = metas
         self.timings["locked_s"] = time.perf_counter() - clock
         self.timings |= {"locked_replay_s": replayed - clock, "locked_replayed": len(last)}
 

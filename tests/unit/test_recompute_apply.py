@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from kura_stream.adapters.edge_store import EdgeClusterStore
 from kura_stream.adapters.stores import PAYLOAD_FIELD, point_id
@@ -16,6 +17,7 @@ from kura_stream.records import ConversationPoint
 from kura_stream.service.assigner import Assigner, StoredMembers
 from kura_stream.service.metrics import ServiceMetrics
 from kura_stream.service.recompute import RecomputeParams
+from kura_stream.service.recompute_apply import Applying
 from kura_stream.service.recompute_runner import Recomputer
 from kura_stream.stages.assign import AssignParams, ClusterState
 from kura_stream.stages.offline_namer import OfflineClusterNamer
@@ -89,6 +91,38 @@ async def test_a_recompute_applied_aside_places_what_arrived_during_it(tmp_path:
         # The stream goes on over the new clusters.
         batch = assigner.process(_two_topics(4, offset=400))
         assert all(a.cluster_id in base for a in batch.assignments)
+    finally:
+        store.close()
+
+
+async def test_a_recompute_failing_midway_leaves_the_assigner_following_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = EdgeClusterStore(tmp_path / "store", DIM, durability="none")
+    try:
+        assigner = Assigner(store, PARAMS, min_size_shown=3)
+        assigner.process(_two_topics(80))
+
+        def fail(self: Applying, *, final: bool) -> None:
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr(Applying, "write_clusters", fail)
+        recomputer = Recomputer(
+            store=store,
+            assigner=assigner,
+            namer=OfflineClusterNamer(),
+            parent_namer=OfflineParentNamer(),
+            embed=HashEmbedder(dim=32).embed,
+            params=RecomputeParams(k=3, top_level=2, min_size_shown=3),
+            outputs=NoOutputs(),
+            metrics=ServiceMetrics(),
+            write_lock=asyncio.Lock(),
+        )
+        status = await recomputer.run("r1")
+        assert status.state == "failed"
+        rebuilt = ClusterState.rebuild(DIM, StoredMembers(store), params=PARAMS)
+        assert sorted(assigner.state.ids) == sorted(rebuilt.ids)
+        assert assigner.state.total == 80
     finally:
         store.close()
 
