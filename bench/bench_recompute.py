@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.bench_million import conversation, peak_mb, reset_peak
 from kura_stream.adapters.store_factory import open_store
 from kura_stream.bootstrap import limit_blas_threads
 from kura_stream.service.assigner import Assigner
@@ -29,7 +30,7 @@ from kura_stream.stages.assign import AssignParams
 from kura_stream.stages.cluster import normalise
 from kura_stream.stages.offline_namer import OfflineClusterNamer
 from kura_stream.stages.offline_parent_namer import OfflineParentNamer
-from kura_stream.types import EmbeddedConversation, Summary
+from kura_stream.types import EmbeddedConversation
 
 DIM = 384
 TOPICS = 300
@@ -57,30 +58,8 @@ def _items(n: int, rng: np.random.Generator) -> list[EmbeddedConversation]:
     out = []
     for i, (t, v) in enumerate(zip(topics, vectors, strict=True)):
         words = f"{WORDS[t % len(WORDS)]} {WORDS[(t // len(WORDS)) % len(WORDS)]} topic {t}"
-        chat_id = f"c{i}"
-        out.append(
-            EmbeddedConversation(
-                chat_id=chat_id,
-                summary=Summary(chat_id=chat_id, summary=f"The user asks about {words}."),
-                vector=tuple(v.tolist()),
-                embedder="bench",
-                created_at=now,
-                received_at=now,
-            )
-        )
+        out.append(conversation(f"c{i}", f"The user asks about {words}.", v, now))
     return out
-
-
-def _reset_peak() -> None:
-    # Writing 5 to clear_refs resets VmHWM (Linux), so the peak is the recompute's own.
-    Path("/proc/self/clear_refs").write_text("5")
-
-
-def _peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _embed(texts: list[str]) -> np.ndarray:
@@ -101,8 +80,8 @@ async def run(n: int, folder: Path) -> None:
         filled = time.perf_counter() - started
         live = len(store.list_clusters())
         del items
-        _reset_peak()
-        before_mb = _peak_mb()
+        reset_peak()
+        before_mb = peak_mb()
         started = time.perf_counter()
         plan = await plan_recompute(
             store,
@@ -120,7 +99,7 @@ async def run(n: int, folder: Path) -> None:
         steps = " ".join(f"{sec:5.1f}" for sec in plan.phases.values())
         print(
             f"{n:>8} {filled:8.1f} {live:>6} {base:>6} {planned:9.1f} {applied:8.1f} "
-            f"{before_mb:9.0f} {_peak_mb():9.0f}   {steps}"
+            f"{before_mb:9.0f} {peak_mb():9.0f}   {steps}"
         )
     finally:
         store.close()
