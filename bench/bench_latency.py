@@ -205,7 +205,10 @@ def print_table(
 async def run(args: argparse.Namespace, bootstrap: str, workdir: Path) -> None:
     """Peak, then the steady window, on one service."""
     svc = ServiceUnderTest(
-        bootstrap=bootstrap, workdir=workdir, embedder=args.embedder, extra_env=shipped_schedule()
+        bootstrap=bootstrap,
+        workdir=workdir,
+        embedder=args.embedder,
+        extra_env={} if args.no_recompute else shipped_schedule(),
     )
     svc.workdir.mkdir(parents=True)
     svc.start()
@@ -239,6 +242,9 @@ def main() -> None:
     parser.add_argument("--peak-n", type=int, default=5000)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--embedder", default="static")
+    parser.add_argument(
+        "--no-recompute", action="store_true", help="turn the recompute schedule off (to compare)"
+    )
     args = parser.parse_args()
     limit_blas_threads()
     with tempfile.TemporaryDirectory() as tmp:
