@@ -12,9 +12,8 @@ from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from kura_stream.adapters.stores import (
-    DUPLICATES_FIELD,
-    PAYLOAD_FIELD,
     StoreClosedError,
+    arrival_in_json,
     decode_cluster,
     decode_conversation,
     decode_meta,
@@ -162,13 +161,16 @@ class PointStore(ABC, Generic[H]):
         """
         self._check_open()
         for raw in self._scan_members(self._conversations, batch_size):
-            old = [
-                str(p["chat_id"]) for p, _ in raw if {DUPLICATES_FIELD, PAYLOAD_FIELD}.isdisjoint(p)
-            ]
-            if old:
-                full = {str(p["chat_id"]): p for p, _ in self._fetch(self._conversations, old)}
-                raw = [(full.get(str(p["chat_id"]), p), v) for p, v in raw]
-            yield member_block(raw)
+            block, missing = member_block(raw)
+            if missing:  # written by an earlier version: the JSON holds what is missing
+                keys = [block.chat_ids[row] for row in missing]
+                full = {str(p["chat_id"]): p for p, _ in self._fetch(self._conversations, keys)}
+                extra = 0
+                for row, key in zip(missing, keys, strict=True):
+                    block.arrived[row], count = arrival_in_json(full.get(key, {}))
+                    extra += count
+                block = block._replace(duplicates=block.duplicates + extra)
+            yield block
 
     def set_cluster_ids(self, moves: Mapping[str, str | None]) -> None:
         """Move conversations (chat_id -> cluster_id) without rewriting their payloads.

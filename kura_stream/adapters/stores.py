@@ -174,30 +174,44 @@ def encode_conversation(
     return point_id(point.chat_id), vector.tolist(), payload
 
 
-def member_block(raw: Sequence[tuple[Mapping[str, Any], Any]]) -> MemberBlock:
+def member_block(raw: Sequence[tuple[Mapping[str, Any], Any]]) -> tuple[MemberBlock, list[int]]:
     """Stored conversations as a MemberBlock, from engine payloads and vectors.
 
     Each payload holds at least MEMBER_FIELDS, or is the whole payload of a version that kept
     the arrival time and duplicates only in the JSON text.
+
+    Returns:
+        The block, and the rows whose payload had neither (read with MEMBER_FIELDS from a
+        point an earlier version wrote): their arrival and duplicates are still to be read.
     """
     arrived = np.full(len(raw), -np.inf)
     duplicates = 0
-    for row, (payload, _) in enumerate(raw):
-        if DUPLICATES_FIELD not in payload:  # written before the fields were kept outside
-            user = _user_payload(payload)
-            arrived[row] = arrival_seconds(user)
-            duplicates += int(user.get("duplicates") or 0)
+    chat_ids: list[str] = []
+    cluster_ids: list[str | None] = []
+    vectors: list[Any] = []
+    missing: list[int] = []
+    for row, (payload, vector) in enumerate(raw):
+        chat_ids.append(str(payload["chat_id"]))
+        cluster_ids.append(payload.get("cluster_id"))
+        vectors.append(vector)
+        count = payload.get(DUPLICATES_FIELD)
+        if count is None:  # written before the fields were kept outside the JSON
+            if PAYLOAD_FIELD not in payload:
+                missing.append(row)
+                continue
+            arrived[row], count = arrival_in_json(payload)
+        duplicates += int(count)
+        if ARRIVED_FIELD not in payload:
             continue
-        duplicates += int(payload[DUPLICATES_FIELD] or 0)
-        if payload.get(ARRIVED_FIELD) is not None:
-            arrived[row] = float(payload[ARRIVED_FIELD])
-    return MemberBlock(
-        chat_ids=[str(p["chat_id"]) for p, _ in raw],
-        cluster_ids=[p.get("cluster_id") for p, _ in raw],
-        vectors=np.array([v for _, v in raw], dtype=np.float32).reshape(len(raw), -1),
+        arrived[row] = float(payload[ARRIVED_FIELD])
+    block = MemberBlock(
+        chat_ids=chat_ids,
+        cluster_ids=cluster_ids,
+        vectors=np.array(vectors, dtype=np.float32).reshape(len(raw), -1),
         arrived=arrived,
         duplicates=duplicates,
     )
+    return block, missing
 
 
 def encode_cluster(point: ClusterPoint, dim: int) -> tuple[str, list[float], dict[str, Any]]:
@@ -209,6 +223,12 @@ def encode_cluster(point: ClusterPoint, dim: int) -> tuple[str, list[float], dic
         PAYLOAD_FIELD: payload_text(meta_payload(point.meta), what),
     }
     return point_id(point.cluster_id), vector.tolist(), payload
+
+
+def arrival_in_json(payload: Mapping[str, Any]) -> tuple[float, int]:
+    """Arrival (seconds, -inf if unknown) and duplicates of a conversation, from its JSON."""
+    user = _user_payload(payload)
+    return arrival_seconds(user), int(user.get("duplicates") or 0)
 
 
 def decode_conversation(payload: Mapping[str, Any], vector: Any) -> ConversationPoint:

@@ -124,11 +124,7 @@ async def plan_recompute(
     release_memory()
     clock.mark("snapshot")
     base_old = {c.cluster_id: c for c in store.list_clusters() if c.meta.level == 0}
-    raw_labels = await _kmeans(snap.vectors, base_old, params)
-    matching, labels, ids = await asyncio.to_thread(_match, snap, raw_labels)
-    del raw_labels
-    snap.drop_index()  # built again by the apply, after the map's peak
-    release_memory()
+    matching, labels, ids = await _new_labels(snap, base_old, params)
     clock.mark("kmeans")
     base = await _name_base(
         _Labelled(store, snap, labels, ids), base_old, namer, params.seed, params.naming_rows
@@ -167,6 +163,18 @@ async def plan_recompute(
         plan.clusters, plan.matching, named=plan.named, request_id=request_id
     )
     return plan
+
+
+async def _new_labels(
+    snap: Snapshot, base_old: dict[str, ClusterPoint], params: RecomputeParams
+) -> tuple[Matching, npt.NDArray[np.intp], list[str]]:
+    """k-means, then old ids matched to the new clusters (see _match)."""
+    raw_labels = await _kmeans(snap.vectors, base_old, params)
+    matched = await asyncio.to_thread(_match, snap, raw_labels)
+    del raw_labels
+    snap.drop_index()  # built again by the apply, after the map's peak
+    release_memory()
+    return matched
 
 
 async def _kmeans(

@@ -19,6 +19,7 @@ from kura_stream.protocols import ClusterStore
 from kura_stream.records import ClusterMeta, ClusterPoint
 from kura_stream.service.naming import settle_name
 from kura_stream.service.recompute_snapshot import (
+    BLOCK,
     ROWS,
     RecomputePlan,
     member_blocks,
@@ -84,7 +85,6 @@ class Applying:
     def write_members(self) -> None:
         """Move every snapshot conversation whose cluster changed; write the cluster records."""
         snap, ids = self.plan.snapshot, self.plan.ids
-        snap.index()  # built here, not under the lock
         for start in range(0, len(snap), 8 * ROWS):
             end = start + 8 * ROWS
             new = [ids[label] for label in self.plan.labels[start:end].tolist()]
@@ -223,8 +223,8 @@ class _PlannedBlocks:
 
     def __iter__(self) -> Iterator[MemberBlock]:
         snap, ids = self.plan.snapshot, self.plan.ids
-        for start in range(0, len(snap), ROWS):
-            end = min(start + ROWS, len(snap))
+        for start in range(0, len(snap), BLOCK):  # small steps: this runs at the peak
+            end = min(start + BLOCK, len(snap))
             yield MemberBlock(
                 snap.chat_ids[start:end],
                 [ids[label] for label in self.plan.labels[start:end].tolist()],

@@ -27,6 +27,7 @@ from kura_stream.service.recompute import (
     plan_recompute,
 )
 from kura_stream.service.recompute_apply import Applying, Journal, Journaled
+from kura_stream.service.recompute_snapshot import release_memory
 from kura_stream.settings import ClusteringSettings
 from kura_stream.stages.assign import ClusterState
 from kura_stream.stages.hierarchy import Embed
@@ -142,8 +143,10 @@ class Recomputer:
         clock = time.perf_counter()
         applying = Applying(self.store, plan)
         try:
-            await asyncio.to_thread(applying.write_members)
+            release_memory()  # what the map left: the apply's peak stands on what is kept
             state = await asyncio.to_thread(applying.state, self.assigner.params)
+            await asyncio.to_thread(applying.write_members)
+            await asyncio.to_thread(plan.snapshot.index)  # built here, not under the lock
             pending = journal.drain()
             for _ in range(CATCH_UP_ROUNDS):
                 if len(pending) <= CATCH_UP_LEFT:

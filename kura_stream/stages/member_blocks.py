@@ -146,12 +146,14 @@ def block_totals(
         place += len(at)
         member = at >= 0
         members = np.flatnonzero(member)
+        inside = unit if len(members) == len(at) else unit[members]
         if len(members):
+            # float32 sums of one block (a few thousand rows), added up in float64
             onehot = csr_matrix(
-                (np.ones(len(members)), (at[members], np.arange(len(members)))),
+                (np.ones(len(members), np.float32), (at[members], np.arange(len(members)))),
                 shape=(len(totals.counts), len(members)),
             )
-            totals.sums += onehot @ unit[members].astype(np.float64)
+            totals.sums += onehot @ inside
             totals.counts += np.bincount(at[members], minlength=len(totals.counts))
         lone = np.flatnonzero(~member)
         totals.outliers_total += len(lone)
@@ -161,7 +163,7 @@ def block_totals(
         recent.offer(block.arrived, order, block.chat_ids, unit)
         totals.duplicates += block.duplicates
         if not reread:
-            kept.append(_Rows(at[members], unit[members]))
+            kept.append(_Rows(at[members], inside))
     k = len(rows)
     totals.ids, totals.sums, totals.counts = list(rows), totals.sums[:k], totals.counts[:k]
     totals.spread = np.zeros((k, SPREAD_COLUMNS))
