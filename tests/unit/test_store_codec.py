@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kura_stream.adapters.stores import (
+    DUPLICATES_FIELD,
     PAYLOAD_FIELD,
     decode_cluster,
     decode_conversation,
@@ -25,7 +26,10 @@ def test_conversation_payload_is_one_json_text_and_round_trips() -> None:
         payload={"summary": "ask", "facets": ("a", "b"), "n": 2},
     )
     _, vector, stored = encode_conversation(point, 2)
-    assert set(stored) == {"chat_id", "cluster_id", PAYLOAD_FIELD}
+    # Beside the JSON text, what a rebuild reads without parsing it: the duplicates count
+    # (no arrival time here: the payload has no assigned_at).
+    assert set(stored) == {"chat_id", "cluster_id", PAYLOAD_FIELD, DUPLICATES_FIELD}
+    assert stored[DUPLICATES_FIELD] == 0
     assert isinstance(stored[PAYLOAD_FIELD], str)
     back = decode_conversation(stored, vector)
     assert (back.chat_id, back.cluster_id) == ("c1", "k1")
