@@ -150,6 +150,15 @@ def build_store(settings: Settings, dim: int) -> ClusterStore:
     return open_store(settings.store, dim)
 
 
+def build_assigner(settings: Settings, store: ClusterStore) -> Assigner:
+    """The assigner over store, resuming the state a clean shutdown saved beside it, if any."""
+    from kura_stream.adapters.state_file import state_file_for
+
+    min_size = settings.clustering.min_cluster_size_shown
+    saved = state_file_for(store)
+    return Assigner(store, assign_params(settings), min_size_shown=min_size, saved=saved)
+
+
 def assign_params(settings: Settings) -> AssignParams:
     """Incremental clustering thresholds from settings: learnt from the stream unless fixed."""
     c = settings.clustering
@@ -263,7 +272,7 @@ def build_stream(
     )
     store = build_store(settings, insight.embedder.dim)
     min_size = settings.clustering.min_cluster_size_shown
-    assigner = Assigner(store, assign_params(settings), min_size_shown=min_size)
+    assigner = build_assigner(settings, store)
     metrics = ServiceMetrics(duplicates_total=assigner.duplicates_stored)
     write_lock = asyncio.Lock()
     ingestor = build_ingestor(settings, insight)

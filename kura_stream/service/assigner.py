@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,8 +12,15 @@ import numpy as np
 
 from kura_stream.privacy import is_shown
 from kura_stream.protocols import ClusterStore
-from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint, Vector
-from kura_stream.service.recompute_snapshot import MemberBlock, member_blocks
+from kura_stream.records import ClusterMeta, ClusterPoint, ConversationPoint
+from kura_stream.service.assigner_resume import (
+    SavedState,
+    StoredMembers,
+    duplicates_written,
+    fingerprint,
+    open_state,
+)
+from kura_stream.service.assigner_resume import assigned_at as _assigned_at
 from kura_stream.stages.assign import AssignParams, ClusterState, assign, rehome_outliers
 from kura_stream.types import Assignment, ClusterEvent, ClusterEventKind, EmbeddedConversation
 
@@ -88,47 +95,13 @@ def _same_content(a: str | None, b: str | None) -> bool:
     return a is None or b is None or a == b
 
 
-class StoredMembers:
-    """A store's conversations as (chat_id, cluster_id, vector, assigned at), re-readable.
-
-    ClusterState.rebuild reads them twice (sums first, then each member's similarity to the
-    final centroid), so a large store is streamed twice rather than held in memory. The time
-    each was assigned tells the rebuild which arrived last: a store's order is its own.
-    """
-
-    def __init__(self, store: ClusterStore) -> None:
-        """View the conversations of store."""
-        self.store = store
-        self.duplicates = 0
-        """Copies of stored conversations received again, summed over the last pass."""
-
-    def blocks(self) -> Iterator[MemberBlock]:
-        """One pass over the store a block at a time, no payload parsed (rebuild prefers it)."""
-        return member_blocks(self.store, tally=self)
-
-    def __iter__(self) -> Iterator[tuple[str, str | None, Vector, float]]:
-        """One pass over the store, in its order."""
-        self.duplicates = 0
-        for batch in self.store.iter_conversations(batch_size=2000):
-            for point in batch:
-                self.duplicates += int(point.payload.get("duplicates") or 0)
-                yield point.chat_id, point.cluster_id, point.vector, _assigned_at(point.payload)
-
-
-def _assigned_at(payload: Mapping[str, Any]) -> float:
-    """When a stored conversation was assigned (seconds), or -inf where no time was kept."""
-    try:
-        return datetime.fromisoformat(str(payload["assigned_at"])).timestamp()
-    except (KeyError, ValueError):
-        return float("-inf")
-
-
 class Assigner:
     """Incremental clustering over a ClusterStore, idempotent by chat_id.
 
     The stored conversations are the truth: the in-memory state is rebuilt from them at
-    start-up, so a crash between writes loses nothing and counts nothing twice. Conversations
-    are written before clusters, and a batch is acknowledged only after both writes return.
+    start-up (unless a clean shutdown saved it), so a crash between writes loses nothing and
+    counts nothing twice. Conversations are written before clusters, and a batch is
+    acknowledged only after both writes return.
     """
 
     def __init__(
@@ -137,16 +110,16 @@ class Assigner:
         params: AssignParams,
         *,
         min_size_shown: int,
+        saved: SavedState | None = None,
     ) -> None:
-        """Open over a store, rebuilding the state from what it holds."""
+        """Open over a store: the state saved at a clean shutdown, or rebuilt from the store."""
         self.store = store
         self.params = params
         self.min_size_shown = min_size_shown
+        self.saved = saved
         # No re-homing here: a restart must continue the stream as if it had not stopped.
-        members = StoredMembers(store)
-        self.state = ClusterState.rebuild(store.dim, members, params=params)
-        self.duplicates_stored = members.duplicates
-        """Duplicates recorded in the store when it was opened (the counter survives restarts)."""
+        self.state, self.duplicates_stored = open_state(store, params, saved)
+        """Duplicates recorded in the store (the counter survives restarts), kept up to date."""
         self.meta: dict[str, ClusterMeta] = {c.cluster_id: c.meta for c in store.list_clusters()}
         # A crash between writing a batch's conversations and its clusters leaves clusters
         # with members but no record: recreate them, and announce them as created.
@@ -160,6 +133,12 @@ class Assigner:
             len(self.state.ids),
             self.state.outliers_total,
         )
+
+    def close(self) -> None:
+        """Save the state for the next start (where saved was given); the store stays open."""
+        if self.saved is not None:
+            fits = fingerprint(self.store, self.params)
+            self.saved.save(self.state, self.duplicates_stored, fits)
 
     def reload(self) -> AssignBatch:
         """Rebuild the state from the store (after a recompute rewrote it), re-homing outliers.
@@ -362,6 +341,7 @@ class Assigner:
         rehomed_ids = [chat_id for chat_id in placed if chat_id not in fresh_ids]
         moved = self._moved(placed, rehomed_ids)
         self.store.upsert_conversations([*new_points, *moved, *counted])
+        self.duplicates_stored += duplicates_written(seen_again, fresh_ids, counted)
         batch.events += self._sync_cluster_records(self._touched(placed), born=set(born))
         batch.assignments += [placed[i.chat_id] for i, _ in fresh]
         batch.assignments += [placed[c] for c in rehomed_ids]

@@ -73,6 +73,9 @@ class Recomputer:
     _background: set[asyncio.Task[RecomputeStatus]] = field(default_factory=set)
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds of the last recompute: plan_s, write_s (outside the lock), locked_s."""
+    settled: bool = True
+    """Whether the store and the assigner agree: false from a recompute's start until it
+    succeeds (a failed or interrupted one may have moved conversations the state missed)."""
 
     @property
     def running(self) -> bool:
@@ -92,11 +95,13 @@ class Recomputer:
                 [ClusterEvent(kind=ClusterEventKind.RECOMPUTE_STARTED, request_id=request_id)]
             )
             clock = time.perf_counter()
+            self.settled = False
             try:
                 plan, late, rehomed = await self._plan_and_apply(request_id)
             except Exception as err:
                 logger.exception("recompute %s failed", request_id)
                 return await self._failed(request_id, err, started, before)
+            self.settled = True
             return await self._completed(
                 request_id, plan, late, rehomed, started, before, time.perf_counter() - clock
             )

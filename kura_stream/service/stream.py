@@ -66,7 +66,13 @@ class StreamService:
         }
 
     def close(self) -> None:
-        """Release the store and the embedding worker (once the consumers have stopped)."""
+        """Release the store and the embedding worker (once the consumers have stopped).
+
+        The assigner's state is saved for a quick restart unless a recompute is unfinished
+        (it may have moved stored conversations the state does not know of yet).
+        """
+        if self.recomputer.settled:
+            self.assigner.close()
         self.store.close()
         for close in self.closers:
             close()
