@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import tempfile
 import time
@@ -31,11 +30,10 @@ from pathlib import Path
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from kura_stream.adapters.kafka_server import LocalKafkaServer
+from bench.bench_broker import bench_broker
 from kura_stream.bootstrap import limit_blas_threads
 from kura_stream.datasets import load_multiwoz
 from kura_stream.settings import ClusteringSettings
-from tests.fixtures_kafka import local_broker_config
 from tests.integration.service_harness import ServiceUnderTest
 
 TARGET_P99_MS = 1000.0
@@ -247,17 +245,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     limit_blas_threads()
-    with tempfile.TemporaryDirectory() as tmp:
-        broker = None
-        bootstrap = os.environ.get("KURA_KAFKA_BOOTSTRAP")
-        if not bootstrap:
-            broker = LocalKafkaServer(local_broker_config(Path(tmp) / "kafka"))
-            bootstrap = broker.start().bootstrap
-        try:
-            asyncio.run(run(args, bootstrap, Path(tmp) / "service"))
-        finally:
-            if broker is not None:
-                broker.stop()
+    with tempfile.TemporaryDirectory() as tmp, bench_broker(Path(tmp)) as bootstrap:
+        asyncio.run(run(args, bootstrap, Path(tmp) / "service"))
 
 
 if __name__ == "__main__":

@@ -41,13 +41,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.bench_broker import bench_broker
 from bench.bench_throughput import _assignments, _conversations, _produce
 from kura_stream.adapters.kafka_client import topic_record_count
-from kura_stream.adapters.kafka_server import LocalKafkaServer
 from kura_stream.bootstrap import limit_blas_threads
 from kura_stream.settings import Settings
 from kura_stream.types import Conversation
-from tests.fixtures_kafka import local_broker_config
 from tests.integration.service_harness import ServiceUnderTest, wait_for
 
 WAIT_S = 1800.0
@@ -261,17 +260,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="Repeat; medians at the end.")
     args = parser.parse_args()
     limit_blas_threads()
-    with tempfile.TemporaryDirectory() as tmp:
-        broker = None
-        bootstrap = os.environ.get("KURA_KAFKA_BOOTSTRAP")
-        if not bootstrap:
-            broker = LocalKafkaServer(local_broker_config(Path(tmp) / "kafka"))
-            bootstrap = broker.start().bootstrap
-        try:
-            asyncio.run(run(args.n, args.layouts.split(","), args.rounds, bootstrap, Path(tmp)))
-        finally:
-            if broker is not None:
-                broker.stop()
+    with tempfile.TemporaryDirectory() as tmp, bench_broker(Path(tmp)) as bootstrap:
+        asyncio.run(run(args.n, args.layouts.split(","), args.rounds, bootstrap, Path(tmp)))
 
 
 if __name__ == "__main__":

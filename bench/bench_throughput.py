@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -36,15 +35,14 @@ from sklearn.metrics import adjusted_mutual_info_score as ami
 from sklearn.metrics import adjusted_rand_score as ari
 from sklearn.metrics import normalized_mutual_info_score as nmi
 
+from bench.bench_broker import bench_broker
 from bench.kafka_relay import relay_rate
 from kura_stream.adapters.embedders import make_embedder
-from kura_stream.adapters.kafka_server import LocalKafkaServer
 from kura_stream.bootstrap import limit_blas_threads
 from kura_stream.datasets import load_multiwoz
 from kura_stream.settings import EmbedderSettings, Settings
 from kura_stream.stages.offline_summary import OfflineSummariser
 from kura_stream.types import Conversation, Message
-from tests.fixtures_kafka import local_broker_config
 from tests.integration.service_harness import ServiceUnderTest, wait_for
 
 
@@ -202,18 +200,9 @@ def main() -> None:
     parser.add_argument("--embedders", default="static,minilm")
     args = parser.parse_args()
     limit_blas_threads()
-    with tempfile.TemporaryDirectory() as tmp:
-        broker = None
-        bootstrap = os.environ.get("KURA_KAFKA_BOOTSTRAP")
-        if not bootstrap:
-            broker = LocalKafkaServer(local_broker_config(Path(tmp) / "kafka"))
-            bootstrap = broker.start().bootstrap
-        try:
-            for kind in args.embedders.split(","):
-                asyncio.run(run(kind, args.n, bootstrap, Path(tmp)))
-        finally:
-            if broker is not None:
-                broker.stop()
+    with tempfile.TemporaryDirectory() as tmp, bench_broker(Path(tmp)) as bootstrap:
+        for kind in args.embedders.split(","):
+            asyncio.run(run(kind, args.n, bootstrap, Path(tmp)))
 
 
 if __name__ == "__main__":
