@@ -22,22 +22,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from kura_stream.adapters.embedders.common import ModelFilesMissingError, static_dir
-from kura_stream.adapters.embedders.factory import make_embedder
+from bench.million_parts import RssSampler, Traffic, peak_mb, reset_peak
 from kura_stream.adapters.state_file import state_file_for
 from kura_stream.adapters.store_factory import open_store
 from kura_stream.bootstrap import limit_blas_threads
@@ -46,157 +42,21 @@ from kura_stream.service.assigner import Assigner
 from kura_stream.service.metrics import ServiceMetrics
 from kura_stream.service.recompute import RecomputeParams
 from kura_stream.service.recompute_runner import Recomputer
-from kura_stream.settings import Settings, StoreSettings
+from kura_stream.settings import StoreSettings
 from kura_stream.stages.assign import AssignParams
 from kura_stream.stages.cluster import normalise
 from kura_stream.stages.offline_namer import OfflineClusterNamer
 from kura_stream.stages.offline_parent_namer import OfflineParentNamer
-from kura_stream.types import (
-    Assignment,
-    ClusterEvent,
-    Command,
-    DeadLetter,
-    EmbeddedConversation,
-    Summary,
-)
+from tests.fakes.no_outputs import NoOutputs
 
 BATCH = 512
-TOPICS = 400
-VARIANTS = 8
 PARAMS = AssignParams(0.55, 0.65, 5)
-ASKS = ["how do i", "explain", "help me with", "write about", "questions on", "fix my", "plan for"]
-
-
-class NullOutputs:
-    """Outputs that publish nowhere (the bench times the store and the use cases)."""
-
-    async def embedded(self, items: Sequence[EmbeddedConversation]) -> None:
-        """Drop them."""
-
-    async def assignments(self, items: Sequence[Assignment]) -> None:
-        """Drop them."""
-
-    async def cluster_events(self, events: Sequence[ClusterEvent]) -> None:
-        """Drop them."""
-
-    async def dead_letters(self, dead: Sequence[DeadLetter]) -> None:
-        """Drop them."""
-
-    async def command(self, command: Command) -> None:
-        """Drop it."""
-
-
-class Traffic:
-    """Near-duplicate conversations: TOPICS x VARIANTS texts, embedded once each.
-
-    A topic is three words drawn from the static embedder's vocabulary; its variants vary the
-    request and one detail word (within a topic the static vectors agree about 0.7, across
-    topics about 0.2). Each conversation is a variant's vector plus a little noise.
-    """
-
-    def __init__(self, seed: int = 0) -> None:
-        self.rng = np.random.default_rng(seed)
-        settings = Settings()
-        static = settings.embedder.model_copy(update={"kind": "static"})
-        settings = settings.model_copy(update={"embedder": static})
-        words = _vocabulary(settings)
-        topics = [self.rng.choice(words, 3, replace=False) for _ in range(TOPICS)]
-        self.texts = [
-            f"{ASKS[v % len(ASKS)]} {' '.join(topics[t])} {self.rng.choice(words)}"
-            for t in range(TOPICS)
-            for v in range(VARIANTS)
-        ]
-        self.vectors = _embed_texts(settings, self.texts)
-        self.made = 0
-
-    def batch(self, n: int, prefix: str = "c") -> list[EmbeddedConversation]:
-        """The next n conversations (chat ids `<prefix><number>`)."""
-        picks = self.rng.integers(len(self.texts), size=n)
-        noise = 0.02 * self.rng.standard_normal((n, self.vectors.shape[1]), dtype=np.float32)
-        vectors = normalise(self.vectors[picks] + noise)
-        now = datetime.now(UTC)
-        out = []
-        for pick, vector in zip(picks.tolist(), vectors, strict=True):
-            text = f"The user asks: {self.texts[pick]}"
-            out.append(conversation(f"{prefix}{self.made}", text, vector, now))
-            self.made += 1
-        return out
-
-
-def conversation(
-    chat_id: str, text: str, vector: npt.NDArray[np.float32], now: datetime
-) -> EmbeddedConversation:
-    """An embedded conversation as the assign consumer receives it."""
-    return EmbeddedConversation(
-        chat_id=chat_id,
-        summary=Summary(chat_id=chat_id, summary=text),
-        vector=tuple(vector.tolist()),
-        embedder="bench",
-        created_at=now,
-        received_at=now,
-    )
-
-
-def _vocabulary(settings: Settings) -> list[str]:
-    """Plain words of the static model's vocabulary (made-up ones if its files are missing)."""
-    path = static_dir(settings.embedder.models_dir) / "tokenizer.json"
-    if not path.exists():
-        return [f"w{i:05d}" for i in range(20_000)]
-    vocab = json.loads(path.read_text())["model"]["vocab"]
-    return [w for w in vocab if re.fullmatch(r"[a-z]{5,10}", w)]
-
-
-def _embed_texts(settings: Settings, texts: list[str]) -> npt.NDArray[np.float32]:
-    """The static embedder's vectors (random directions if its files are missing)."""
-    try:
-        return normalise(make_embedder(settings).embed(texts))
-    except ModelFilesMissingError as err:  # the bench still runs where set-up fetched nothing
-        print(f"static embedder unavailable ({err}); random vectors", file=sys.stderr)
-        rng = np.random.default_rng(1)
-        return normalise(rng.standard_normal((len(texts), 256)).astype(np.float32))
 
 
 def _embed(texts: list[str]) -> npt.NDArray[np.float32]:
     # The parent namer embeds names to group them; a hash embedding is enough to time it.
     rng = np.random.default_rng(abs(hash(tuple(texts))) % 2**32)
     return normalise(rng.normal(size=(len(texts), 64)).astype(np.float32))
-
-
-def peak_mb() -> float:
-    """This process's peak RSS (VmHWM) in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-class RssSampler:
-    """Samples this process's RSS a few times a second: when the peak came, not only how high."""
-
-    def __init__(self) -> None:
-        self.samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._started = time.perf_counter()
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss = int(line.split()[1]) / 1024
-                    self.samples.append((rss, time.perf_counter() - self._started))
-
-    def stop(self) -> tuple[float, float]:
-        """(highest RSS sampled in MB, seconds after the start it was seen)."""
-        self._stop.set()
-        self._thread.join()
-        return max(self.samples, default=(0.0, 0.0))
-
-
-def reset_peak() -> None:
-    """Reset VmHWM to the current RSS (Linux: 5 to clear_refs)."""
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 def fill(assigner: Assigner, traffic: Traffic, n: int, window: int) -> dict[str, float]:
@@ -236,7 +96,7 @@ async def recompute_under_trickle(
         parent_namer=OfflineParentNamer(),
         embed=_embed,
         params=RecomputeParams(),
-        outputs=NullOutputs(),
+        outputs=NoOutputs(),
         metrics=ServiceMetrics(),
         write_lock=lock,
     )

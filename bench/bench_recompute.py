@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.bench_million import conversation, peak_mb, reset_peak
+from bench.million_parts import conversation, peak_mb, reset_peak
 from kura_stream.adapters.store_factory import open_store
 from kura_stream.bootstrap import limit_blas_threads
 from kura_stream.service.assigner import Assigner
