@@ -13,6 +13,7 @@ import pytest
 
 from kura_stream.adapters.edge_store import EdgeClusterStore
 from kura_stream.adapters.stores import PAYLOAD_FIELD, point_id
+from kura_stream.protocols import ClusterNamer
 from kura_stream.records import ConversationPoint
 from kura_stream.service.assigner import Assigner, StoredMembers
 from kura_stream.service.metrics import ServiceMetrics
@@ -54,22 +55,29 @@ class _StreamDuringNaming:
         return await self.inner.label(members, contrast)
 
 
+def _recomputer(
+    store: EdgeClusterStore, assigner: Assigner, namer: ClusterNamer, *, k: int
+) -> Recomputer:
+    """A Recomputer over store and assigner at k clusters, with the offline parent namer."""
+    return Recomputer(
+        store=store,
+        assigner=assigner,
+        namer=namer,
+        parent_namer=OfflineParentNamer(),
+        embed=HashEmbedder(dim=32).embed,
+        params=RecomputeParams(k=k, top_level=2, min_size_shown=3),
+        outputs=NoOutputs(),
+        metrics=ServiceMetrics(),
+        write_lock=asyncio.Lock(),
+    )
+
+
 async def test_a_recompute_applied_aside_places_what_arrived_during_it(tmp_path: Path) -> None:
     store = EdgeClusterStore(tmp_path / "store", DIM, durability="none")
     try:
         assigner = Assigner(store, PARAMS, min_size_shown=3)
         assigner.process(_two_topics(80))
-        recomputer = Recomputer(
-            store=store,
-            assigner=assigner,
-            namer=_StreamDuringNaming(assigner),
-            parent_namer=OfflineParentNamer(),
-            embed=HashEmbedder(dim=32).embed,
-            params=RecomputeParams(k=2, top_level=2, min_size_shown=3),
-            outputs=NoOutputs(),
-            metrics=ServiceMetrics(),
-            write_lock=asyncio.Lock(),
-        )
+        recomputer = _recomputer(store, assigner, _StreamDuringNaming(assigner), k=2)
         status = await recomputer.run("r1")
         assert status.state == "completed", status.detail
         assert {"plan_s", "write_s", "locked_s"} <= set(recomputer.timings)
@@ -107,17 +115,7 @@ async def test_a_recompute_failing_midway_leaves_the_assigner_following_the_stor
             raise RuntimeError("disk full")
 
         monkeypatch.setattr(Applying, "write_clusters", fail)
-        recomputer = Recomputer(
-            store=store,
-            assigner=assigner,
-            namer=OfflineClusterNamer(),
-            parent_namer=OfflineParentNamer(),
-            embed=HashEmbedder(dim=32).embed,
-            params=RecomputeParams(k=3, top_level=2, min_size_shown=3),
-            outputs=NoOutputs(),
-            metrics=ServiceMetrics(),
-            write_lock=asyncio.Lock(),
-        )
+        recomputer = _recomputer(store, assigner, OfflineClusterNamer(), k=3)
         status = await recomputer.run("r1")
         assert status.state == "failed"
         rebuilt = ClusterState.rebuild(DIM, StoredMembers(store), params=PARAMS)
