@@ -44,14 +44,15 @@ _heap_settled = False
 
 
 def settle_heap() -> None:
-    """Once per process, at the first batch: freeze what start-up built; collect less often.
+    """Once per process, before consuming: freeze what start-up built; collect less often.
 
     Start-up leaves about 300,000 long-lived objects (name and place lists, the language
     model's tables, the tokenizer's vocabulary, FastStream and aiokafka), and every full
     collection walked all of them again: 0.1-0.3 s each, a third of the summarise + assign
     CPU time in the throughput benchmark (issue #16). `gc.freeze` moves them out of the
     collector's sight for good; objects made later are collected as before. Nothing is
-    collected first: that walk costs the first batch 0.3 s, for garbage start-up barely leaves.
+    collected first: that walk costs 0.3 s, for garbage start-up barely leaves. `serve` calls
+    it once the service is built, before the broker starts.
     """
     global _heap_settled
     if _heap_settled:

@@ -17,7 +17,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
-from consumers._raw import RetryGuard, is_transient, raw_router, records_of, settle_heap
+from consumers._raw import RetryGuard, is_transient, raw_router, records_of
 from kura_stream.adapters.kafka_stream import KafkaRecord
 from kura_stream.service.assigner import AssignBatch, Assigner
 from kura_stream.service.metrics import ServiceMetrics
@@ -112,7 +112,6 @@ async def assign(
     guard: Annotated[RetryGuard, Context(GUARD)],
 ) -> None:
     """Place a batch in the store; publish assignments, cluster events and dead letters."""
-    settle_heap()
     started = time.perf_counter()
     raw = records_of(msg)
     items, kept, dead = parse_embedded(raw, assigner.store.dim)

@@ -17,6 +17,7 @@ import uvicorn
 from faststream.kafka import KafkaBroker
 
 from consumers import assign, name, recompute, summarise_embed
+from consumers._raw import settle_heap
 from consumers.http_api import make_http_app, make_ops_app
 from consumers.roles import PARTS as PARTS
 from consumers.roles import RoleError, check_parts, opens_store
@@ -114,6 +115,7 @@ async def serve(
             k.bootstrap, k.topic_dlq, client_kwargs=aiokafka_kwargs(k)
         )
         include(broker, service, parts)
+        settle_heap()  # everything start-up builds exists now
         await broker.start()
         tasks = monitors(service, parts)
         server = _http_server(service, parts)

@@ -13,7 +13,7 @@ from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 
-from consumers._raw import RetryGuard, is_transient, raw_router, records_of, settle_heap
+from consumers._raw import RetryGuard, is_transient, raw_router, records_of
 from kura_stream.errors import EndpointUnavailableError
 from kura_stream.service.ingest import Ingestor, RawRecord
 from kura_stream.service.metrics import ServiceMetrics
@@ -32,7 +32,6 @@ async def summarise_embed(
     guard: Annotated[RetryGuard, Context(GUARD)],
 ) -> None:
     """Summarise and embed a batch; publish it and its dead letters, then it is committed."""
-    settle_heap()
     started = time.perf_counter()
     raw = records_of(msg)
     records = [

@@ -61,7 +61,7 @@ async def test_transient_failures_never_count_and_back_off() -> None:
     assert guard.transient_streak == 0
 
 
-def test_the_first_batch_freezes_the_start_up_heap_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settling_the_heap_freezes_the_start_up_heap_once(monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
     import consumers._raw as raw
